@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Every test, in the order that fails fastest: nbdev sync, README sync, ruff, notebooks (nbdev-test), pytest.
+# Line coverage of captcha_nb/ is measured over the notebooks and pytest together (subprocesses included).
+# Usage: tools/test.sh [extra pytest args]   (SLOW=1 also runs slow notebook cells and slow tests)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export DVC_NO_ANALYTICS=1 WANDB_MODE=offline WANDB_SILENT=true PYTHONHASHSEED=0
+export COVERAGE_RCFILE="$PWD/pyproject.toml"
+failed=()
+step() { echo; echo "=== $1"; }
+
+step "nbdev sync: nbdev-export and nbdev-clean must leave git clean"
+before=$(git status --porcelain -- nbs captcha_nb)
+$BIN/nbdev-export && $BIN/nbdev-clean
+after=$(git status --porcelain -- nbs captcha_nb)
+if [ "$before" != "$after" ]; then
+  echo "out of sync: notebooks and captcha_nb/ changed; run 'make sync' and commit"; git status --short -- nbs captcha_nb
+  failed+=("nbdev-sync")
+fi
+
+step "README.md follows nbs/index.ipynb"
+$BIN/python tools/make_readme.py --check || failed+=("readme")
+
+step "ruff"
+$BIN/ruff check captcha_nb tests benchmarks tools nbs || failed+=("ruff")
+
+$BIN/coverage erase
+step "nbdev-test (notebooks; slow cells skipped unless SLOW=1)"
+flags=""; [ "${SLOW:-0}" = 1 ] && flags="--flags slow"
+$BIN/coverage run $BIN/nbdev-test --n-workers 2 --timing $flags || failed+=("nbdev-test")
+
+step "pytest"
+slow=""; [ "${SLOW:-0}" = 1 ] && slow="--runslow"
+$BIN/coverage run -m pytest $slow "$@" 2>&1 | tee .pytest.log
+[ "${PIPESTATUS[0]}" = 0 ] || failed+=("pytest")
+
+step "coverage of captcha_nb/ (notebooks + pytest)"
+$BIN/coverage combine -q >/dev/null 2>&1
+$BIN/coverage report --sort=cover | tail -n 15
+total=$($BIN/coverage report --format=total 2>/dev/null)
+
+echo
+echo "pytest: $(grep -E '^=+ .*(passed|failed|error).* =+$' .pytest.log | tail -1 | tr -d '=' | xargs)"
+echo "coverage: ${total}% of captcha_nb/ lines"
+rm -f .pytest.log
+if [ ${#failed[@]} -gt 0 ]; then echo "FAILED: ${failed[*]}"; exit 1; fi
+echo "ALL PASSED"
