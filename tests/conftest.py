@@ -38,3 +38,35 @@ def real_captchas(): return shared('captcha_images_v2')
 
 @pytest.fixture
 def scheme2(): return shared('scheme2_captchas')
+
+
+BIN = Path(__import__('sys').executable).parent
+
+
+def train_tiny(out_dir: Path, task: str = 'char', seed: int = 42, extra=()) -> Path:
+    "Run the papermill training notebook with tiny parameters into `out_dir`"
+    import subprocess
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = ['-p', 'task', task, '-p', 'n_synth', '600' if task == 'char' else '160', '-p', 'epochs', '1',
+              '-p', 'seed', str(seed), '-p', 'out_dir', str(out_dir), '-p', 'wandb_mode', 'disabled', *extra]
+    r = subprocess.run([str(BIN/'papermill'), str(ROOT/'nbs'/'03_train.ipynb'), str(out_dir/'train.ipynb'),
+                        '--cwd', str(ROOT/'nbs'), '--no-progress-bar', *params], capture_output=True, text=True)
+    if r.returncode: raise AssertionError(f'papermill failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}')
+    return out_dir
+
+
+@pytest.fixture(scope='session')
+def tiny_char_model(tmp_path_factory) -> Path:
+    "A tiny character model trained by papermill and exported (learner.pkl, model.onnx, model.int8.onnx)"
+    import subprocess
+    d = train_tiny(tmp_path_factory.mktemp('tiny_char'))
+    r = subprocess.run([str(BIN/'captcha-export'), str(d)], capture_output=True, text=True)
+    if r.returncode: raise AssertionError(f'captcha-export failed:\n{r.stdout}\n{r.stderr}')
+    return d
+
+
+@pytest.fixture(scope='session')
+def char_folder(tmp_path_factory) -> Path:
+    "40 labelled synthetic character crops on disk"
+    from captcha_nb.data import write_synth
+    return write_synth(tmp_path_factory.mktemp('chars')/'synth', 40, seed=7, progress=False)
