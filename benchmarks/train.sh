@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Reproduce a benchmark model: benchmarks/train.sh RECIPE OUT_DIR
+# Trains with the papermill notebook, exports ONNX (fp32 + int8) and leaves OUT_DIR/model.onnx, metrics.json,
+# export.json and the executed notebook. Real data is read from ../shared/data (override with SHARED=...).
+#
+#   chars             real character crops (kaggle_chars) + synthetic crops
+#   chars-synth-only  synthetic crops only; real crops are scored at the end (eval_dirs), never trained on
+#   captcha-v2        whole CAPTCHAs of captcha_images_v2 + synthetic CAPTCHAs in that style
+#   scheme2           whole CAPTCHAs of scheme2_captchas with its 23-character alphabet
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SHARED="${SHARED:-$(cd "$ROOT/.." && pwd)/shared/data}"
+RECIPE="${1:?usage: benchmarks/train.sh RECIPE OUT_DIR}"
+OUT="$(mkdir -p "${2:?usage: benchmarks/train.sh RECIPE OUT_DIR}" && cd "$2" && pwd)"
+BIN="$ROOT/.venv/bin"
+export WANDB_MODE="${WANDB_MODE:-offline}" WANDB_SILENT=true DVC_NO_ANALYTICS=1
+
+need() { [ -d "$SHARED/$1" ] || { echo "recipe $RECIPE needs $SHARED/$1 (set SHARED=...)" >&2; exit 2; }; }
+case "$RECIPE" in
+  chars)
+    need kaggle_chars
+    P=(-p task char -p real_dirs "$SHARED/kaggle_chars" -p n_synth 20000 -p epochs 8 -p lr 0.003) ;;
+  chars-synth-only)
+    need kaggle_chars
+    P=(-p task char -p n_synth 20000 -p epochs 8 -p lr 0.003 -p eval_dirs "$SHARED/kaggle_chars") ;;
+  captcha-v2)
+    need captcha_images_v2
+    P=(-p task captcha -p real_dirs "$SHARED/captcha_images_v2" -p alphabet 2345678bcdefgmnpwxy -p n_synth 4000
+       -p epochs 12 -p lr 0.002 -p bs 32) ;;
+  scheme2)
+    need scheme2_captchas
+    P=(-p task captcha -p real_dirs "$SHARED/scheme2_captchas" -p alphabet 2345678abcdefghkmnprwxy -p n_synth 0
+       -p epochs 30 -p lr 0.002 -p bs 32) ;;
+  *) echo "unknown recipe $RECIPE (chars, chars-synth-only, captcha-v2, scheme2)" >&2; exit 2 ;;
+esac
+
+start=$(date +%s)
+"$BIN/papermill" "$ROOT/nbs/03_train.ipynb" "$OUT/train.ipynb" --cwd "$ROOT/nbs" --no-progress-bar \
+  "${P[@]}" -p out_dir "$OUT" -p wandb_mode "$WANDB_MODE" -p executed_nb "$OUT/train.ipynb"
+"$BIN/captcha-export" "$OUT"
+echo "recipe $RECIPE done in $(( $(date +%s) - start ))s: $OUT/model.onnx"
+python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(json.dumps(dict(recipe=sys.argv[2], test=m['test'], eval={k: {kk: vv for kk, vv in v.items() if kk != 'per_class'} for k, v in m.get('eval', {}).items()}, train_s=m['timings']['train_s'])))" "$OUT/metrics.json" "$RECIPE"
