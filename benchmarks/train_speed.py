@@ -3,7 +3,10 @@
 loop on the same model, batch size and data, in one process. Prints a table, then one JSON line:
 {"fastai_img_s": ..., "torch_img_s": ..., "ratio": ...}
 
-    .venv/bin/python benchmarks/train_speed.py [--bs 64] [--batches 30] [--channels-last 1] [--aug 1]
+    .venv/bin/python benchmarks/train_speed.py [--bs 64] [--batches 30] [--channels-last 0] [--aug 0]
+
+The plain loop does no augmentation, so the like-for-like default is --aug 0; --aug 1 adds the batch
+augmentation 03_train uses to the fastai side only.
 """
 import argparse
 import json
@@ -62,8 +65,8 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser()
     ap.add_argument('--bs', type=int, default=64)
     ap.add_argument('--batches', type=int, default=30)
-    ap.add_argument('--channels-last', type=int, default=1)
-    ap.add_argument('--aug', type=int, default=1)
+    ap.add_argument('--channels-last', type=int, default=0)
+    ap.add_argument('--aug', type=int, default=0)
     a = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     seed_everything(0)
