@@ -8,7 +8,7 @@ Docs: https://captcha-nb.github.io/captcha_nb/train.html.md"""
 __all__ = ['training_data', 'PhaseTimer', 'WandbLogger', 'start_wandb', 'predict_items', 'evaluate', 'git_commit', 'versions',
            'plot_confusion', 'worst_mistakes', 'reference_profile', 'save_samples']
 
-# %% ../nbs/03_train.ipynb #4bae8fb9
+# %% ../nbs/03_train.ipynb #abd72f0a
 import platform, subprocess, time
 import numpy as np
 import torch
@@ -17,11 +17,12 @@ from .core import *
 from .data import *
 from .model import *
 
-# %% ../nbs/03_train.ipynb #4e21a750
+# %% ../nbs/03_train.ipynb #b0da67e6
 def _dirs(s) -> list[str]: return [d.strip() for d in (s or '').split(',') if d.strip()]
 
 def training_data(task:str='char', real_dirs:str='', synth_dirs:str='', n_synth:int=0, alphabet:str=ALPHABET,
-                  text_len:int=TEXT_LEN, seed:int=42, valid_pct:float=0.15, test_pct:float=0.15, progress:bool=True):
+                  text_len:int=TEXT_LEN, seed:int=42, valid_pct:float=0.15, test_pct:float=0.15, progress:bool=True,
+                  real_repeat:int=1):
     "Splits {'train','valid','test'} of (array, label) items, the real items per split, and a summary"
     splits, real, summary = {'train': [], 'valid': [], 'test': []}, {'train': [], 'valid': [], 'test': []}, {'sources': []}
     length = text_len if task == 'captcha' else None
@@ -36,6 +37,7 @@ def training_data(task:str='char', real_dirs:str='', synth_dirs:str='', n_synth:
     if n_synth:
         synth += synth_items(n_synth, task, alphabet, text_len, seed=seed, progress=progress)
         summary['sources'].append(dict(kind='synthetic', path='(in memory)', n_ok=n_synth, seed=seed))
+    splits['train'] = splits['train'] * max(1, int(real_repeat))
     n_valid = int(round(len(synth) * valid_pct / (1 - test_pct)))
     splits['train'] += synth[n_valid:]; splits['valid'] += synth[:n_valid]
     if not real['test'] and synth:  # no real data: score on a fresh synthetic set
@@ -47,7 +49,7 @@ def training_data(task:str='char', real_dirs:str='', synth_dirs:str='', n_synth:
         raise ValueError(f'not enough data to train: {summary}. Give real_dirs, synth_dirs or n_synth.')
     return splits, real, summary
 
-# %% ../nbs/03_train.ipynb #85bfc704
+# %% ../nbs/03_train.ipynb #d4b12683
 class PhaseTimer(Callback):
     "Time spent per training phase: data (waiting for a batch), forward, loss, backward, optimiser step"
     order = -100
@@ -68,7 +70,7 @@ class PhaseTimer(Callback):
         return dict(seconds={k: round(v, 2) for k, v in self.times.items()},
                     share={k: round(v / total, 3) for k, v in self.times.items()}, images_per_s=round(self.n / total, 1))
 
-# %% ../nbs/03_train.ipynb #18796018
+# %% ../nbs/03_train.ipynb #997233f7
 class WandbLogger(Callback):
     "Log train loss per batch and epoch metrics to an active wandb run"
     order = 60
@@ -86,7 +88,7 @@ def start_wandb(mode:str, project:str, out_dir, config:dict):
     except ImportError: return None
     return wandb.init(project=project, mode=mode, dir=str(out_dir), config=config, reinit=True)
 
-# %% ../nbs/03_train.ipynb #be26f94c
+# %% ../nbs/03_train.ipynb #0f96b4d5
 def predict_items(learn, items, task:str='char', alphabet:str=ALPHABET, bs:int=256):
     "Predicted texts and confidences of `items` ((array, label) pairs) with `learn`"
     dl = learn.dls.test_dl(items, with_labels=True, bs=bs)
@@ -103,7 +105,7 @@ def evaluate(learn, items, task:str='char', alphabet:str=ALPHABET) -> dict:
     preds, _ = predict_items(learn, items, task, alphabet)
     return score_texts(preds, [l for _, l in items], alphabet)
 
-# %% ../nbs/03_train.ipynb #538dc583
+# %% ../nbs/03_train.ipynb #cd613d26
 def git_commit() -> str:
     "Current git commit (with '+dirty' when there are uncommitted changes), or '' outside a repository"
     try:
@@ -117,7 +119,7 @@ def versions() -> dict:
     return dict(python=platform.python_version(), torch=torch.__version__, fastai=fastai.__version__, timm=timm.__version__,
                 captcha_nb=captcha_nb.__version__, numpy=np.__version__, platform=platform.platform())
 
-# %% ../nbs/03_train.ipynb #c27579a6
+# %% ../nbs/03_train.ipynb #47acbc04
 def plot_confusion(preds, truths, alphabet:str, title:str=''):
     "Confusion matrix of single characters (rows: truth, columns: prediction)"
     import matplotlib.pyplot as plt
@@ -139,7 +141,7 @@ def worst_mistakes(items, preds, confs, k:int=16):
     wrong = [(c, a, f'{l} -> {p} ({c:.2f})') for (a, l), p, c in zip(items, preds, confs) if p != l]
     return [(a, t) for _, a, t in sorted(wrong, key=lambda o: -o[0])[:k]]
 
-# %% ../nbs/03_train.ipynb #a48c38b5
+# %% ../nbs/03_train.ipynb #edb135c6
 def reference_profile(learn, items, task:str='char', alphabet:str=ALPHABET, n:int=500, seed:int=0):
     "DataFrame of `image_features` + predicted label + confidence for up to `n` items"
     import pandas as pd
@@ -151,7 +153,7 @@ def reference_profile(learn, items, task:str='char', alphabet:str=ALPHABET, n:in
             for (a, _), p, c in zip(items, preds, confs)]
     return pd.DataFrame(rows)
 
-# %% ../nbs/03_train.ipynb #d61da1d5
+# %% ../nbs/03_train.ipynb #08f78a3b
 def save_samples(path, splits:dict, n_calib:int=256, n_test:int=2000, seed:int=0):
     "Save a calibration sample of the training split and the test split (uint8 arrays + labels) for export checks"
     rng = np.random.default_rng(seed)

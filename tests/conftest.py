@@ -70,3 +70,13 @@ def char_folder(tmp_path_factory) -> Path:
     "40 labelled synthetic character crops on disk"
     from captcha_nb.data import write_synth
     return write_synth(tmp_path_factory.mktemp('chars')/'synth', 40, seed=7, progress=False)
+
+
+@pytest.fixture(scope='session')
+def tiny_captcha_model(tmp_path_factory) -> Path:
+    "A tiny whole-CAPTCHA (CTC) model trained by papermill and exported"
+    import subprocess
+    d = train_tiny(tmp_path_factory.mktemp('tiny_captcha'), task='captcha')
+    r = subprocess.run([str(BIN/'captcha-export'), str(d), '--no-int8'], capture_output=True, text=True)
+    if r.returncode: raise AssertionError(f'captcha-export failed:\n{r.stdout}\n{r.stderr}')
+    return d
