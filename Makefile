@@ -31,13 +31,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: install data train export serve  ## the main job: synthetic data -> training -> ONNX -> LitServe on 127.0.0.1:$(PORT)
 
-data: install  ## synthetic character crops into data/synth/char (deterministic; tracked by data.dvc)
-	$(BIN)/captcha-data synth --n $(N_SYNTH) --task char --dest data/synth/char --quiet
+data: install  ## synthetic training and evaluation crops into data/ (deterministic; tracked by data.dvc)
+	$(BIN)/captcha-data synth --n $(N_SYNTH) --task char --dest data/synth/char --seed 0 --quiet
+	$(BIN)/captcha-data synth --n 2000 --task char --dest data/synth/eval --seed 1 --quiet
 
 train: install  ## train the default character model with papermill (writes $(MODEL_DIR))
 	mkdir -p $(MODEL_DIR)
 	$(BIN)/papermill nbs/03_train.ipynb $(MODEL_DIR)/train.ipynb --cwd nbs -p task char -p synth_dirs ../data/synth/char \
-	  -p epochs $(EPOCHS) -p out_dir ../$(MODEL_DIR) -p wandb_mode $(WANDB_MODE)
+	  -p n_synth 0 -p epochs $(EPOCHS) -p out_dir ../$(MODEL_DIR) -p wandb_mode $(WANDB_MODE) -p executed_nb $(MODEL_DIR)/train.ipynb
 
 export: install  ## ONNX fp32 + int8 next to the Learner
 	$(BIN)/captcha-export $(MODEL_DIR)
