@@ -105,3 +105,16 @@ def test_wandb_offline_run(tmp_path):
     "The W&B logger writes an offline run without a key or network"
     d = train_tiny(tmp_path/'wb', extra=['-p', 'wandb_mode', 'offline'])
     assert list((d/'wandb').glob('offline-run-*')), os.listdir(d/'wandb')
+
+
+def test_ddp_two_cpu_processes_agree(tmp_path):
+    "fastai DDP through torchrun with 2 CPU processes (gloo): both ranks end with the same weights and metrics"
+    out = tmp_path/'ddp'
+    r = subprocess.run([BIN/'torchrun', '--nproc-per-node', '2', '--master-port', '0', 'tools/ddp_train.py', out,
+                        '-p', 'n_synth', '256', '-p', 'epochs', '1', '-p', 'wandb_mode', 'disabled'],
+                       capture_output=True, text=True, cwd=BIN.parents[1])
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = (json.loads((d/'metrics.json').read_text()) for d in (out, out/'rank1'))
+    assert a['distributed'] == {'rank': 0, 'world_size': 2} and b['distributed'] == {'rank': 1, 'world_size': 2}
+    assert a['weights_sha1'] == b['weights_sha1'] and a['history'] == b['history'] and a['test'] == b['test']
+    assert (out/'learner.pkl').exists() and not (out/'rank1'/'learner.pkl').exists()
