@@ -110,7 +110,7 @@ def test_wandb_offline_run(tmp_path):
 def test_ddp_two_cpu_processes_agree(tmp_path):
     "fastai DDP through torchrun with 2 CPU processes (gloo): both ranks end with the same weights and metrics"
     out = tmp_path/'ddp'
-    r = subprocess.run([BIN/'torchrun', '--nproc-per-node', '2', '--master-port', '0', 'tools/ddp_train.py', out,
+    r = subprocess.run([BIN/'torchrun', '--standalone', '--nproc-per-node', '2', 'tools/ddp_train.py', out,
                         '-p', 'n_synth', '256', '-p', 'epochs', '1', '-p', 'wandb_mode', 'disabled'],
                        capture_output=True, text=True, cwd=BIN.parents[1])
     assert r.returncode == 0, r.stderr[-3000:]

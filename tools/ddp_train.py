@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Run nbs/03_train.ipynb as one rank of a distributed (DDP) training. Launch with torchrun:
 
-    .venv/bin/torchrun --nproc-per-node 2 tools/ddp_train.py OUT_DIR [-p name value ...]
+    .venv/bin/torchrun --standalone --nproc-per-node 2 tools/ddp_train.py OUT_DIR [-p name value ...]
 
 Every rank executes the same notebook with papermill (papermill's kernel inherits torchrun's RANK,
 WORLD_SIZE and MASTER_* variables); the notebook wraps the Learner in fastai's DistributedTrainer when
