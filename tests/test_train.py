@@ -118,3 +118,23 @@ def test_ddp_two_cpu_processes_agree(tmp_path):
     assert a['distributed'] == {'rank': 0, 'world_size': 2} and b['distributed'] == {'rank': 1, 'world_size': 2}
     assert a['weights_sha1'] == b['weights_sha1'] and a['history'] == b['history'] and a['test'] == b['test']
     assert (out/'learner.pkl').exists() and not (out/'rank1'/'learner.pkl').exists()
+
+
+def test_interrupted_training_leaves_no_finished_looking_run(tmp_path):
+    "Kill papermill mid-training: no metrics.json or half-written Learner remains; export refuses; a re-run completes"
+    import signal
+    import time
+    out = tmp_path/'run'
+    cmd = [BIN/'papermill', 'nbs/03_train.ipynb', out/'train.ipynb', '--cwd', 'nbs', '--no-progress-bar',
+           '-p', 'n_synth', '3000', '-p', 'epochs', '3', '-p', 'out_dir', out, '-p', 'wandb_mode', 'disabled']
+    out.mkdir()
+    p = subprocess.Popen(cmd, cwd=BIN.parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    t0 = time.time()
+    while not (out/'history.csv').exists() and time.time() - t0 < 300: time.sleep(0.5)  # training has started
+    time.sleep(3)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    assert not (out/'metrics.json').exists() and not (out/'learner.pkl').exists()
+    r = subprocess.run([BIN/'captcha-export', out], capture_output=True, text=True)
+    assert r.returncode != 0 and 'no complete training run' in r.stderr
+    d = train_tiny(out)
+    assert json.loads((d/'metrics.json').read_text())['params']['n_synth'] == 600
