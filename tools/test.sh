@@ -3,7 +3,7 @@
 # Line coverage of captcha_nb/ is measured over the notebooks and pytest together (subprocesses included).
 # Usage: tools/test.sh [extra pytest args]   (SLOW=1 also runs slow notebook cells and slow tests)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BIN=.venv/bin
 export DVC_NO_ANALYTICS=1 WANDB_MODE=offline WANDB_SILENT=true PYTHONHASHSEED=0
 export COVERAGE_RCFILE="$PWD/pyproject.toml"
@@ -27,12 +27,12 @@ $BIN/ruff check captcha_nb tests benchmarks tools nbs || failed+=("ruff")
 
 $BIN/coverage erase
 step "nbdev-test (notebooks; slow cells skipped unless SLOW=1)"
-flags=""; [ "${SLOW:-0}" = 1 ] && flags="--flags slow"
-$BIN/coverage run $BIN/nbdev-test --n-workers 2 --timing $flags || failed+=("nbdev-test")
+flags=(); [ "${SLOW:-0}" = 1 ] && flags=(--flags slow)
+$BIN/coverage run $BIN/nbdev-test --n-workers 2 --timing "${flags[@]}" || failed+=("nbdev-test")
 
 step "pytest"
-slow=""; [ "${SLOW:-0}" = 1 ] && slow="--runslow"
-$BIN/coverage run -m pytest $slow "$@" 2>&1 | tee .pytest.log
+slow=(); [ "${SLOW:-0}" = 1 ] && slow=(--runslow)
+$BIN/coverage run -m pytest "${slow[@]}" "$@" 2>&1 | tee .pytest.log
 [ "${PIPESTATUS[0]}" = 0 ] || failed+=("pytest")
 
 step "coverage of captcha_nb/ (notebooks + pytest)"
