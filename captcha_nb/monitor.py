@@ -6,16 +6,16 @@ Docs: https://captcha-nb.github.io/captcha_nb/monitor.html.md"""
 
 # %% auto #0
 __all__ = ['MIN_ROWS', 'DriftError', 'drift_columns', 'load_reference', 'current_frame', 'run_drift', 'drift_summary', 'drift',
-           'reference_from_images', 'captcha_drift', 'drift_routes']
+           'reference_from_images', 'captcha_drift', 'drift_routes', 'drift_refresher']
 
-# %% ../nbs/06_monitor.ipynb #613e3290
+# %% ../nbs/06_monitor.ipynb #49467fea
 import json
 from pathlib import Path
 import pandas as pd
 from .core import *
 from .serve import PredictionLog
 
-# %% ../nbs/06_monitor.ipynb #06c73170
+# %% ../nbs/06_monitor.ipynb #24dfae51
 MIN_ROWS = 10  # fewer logged predictions than this cannot say anything about drift
 
 class DriftError(ValueError):
@@ -51,7 +51,7 @@ def _prepare(df:pd.DataFrame, task:str) -> pd.DataFrame:
     num, cat = drift_columns(task)
     return df[num + cat]
 
-# %% ../nbs/06_monitor.ipynb #0126b6f9
+# %% ../nbs/06_monitor.ipynb #79e98943
 def run_drift(reference:pd.DataFrame, current:pd.DataFrame, task:str='char', drift_share:float=0.5):
     "Evidently snapshot comparing `current` with `reference`"
     from evidently import DataDefinition, Dataset, Report
@@ -82,14 +82,14 @@ def drift(model_dir, log_path, last:int=None, endpoint:str=None, task:str=None, 
     if html_path: snap.save_html(str(html_path))
     return drift_summary(snap, len(cur)) | dict(reference_n=len(ref))
 
-# %% ../nbs/06_monitor.ipynb #8c23ff7c
+# %% ../nbs/06_monitor.ipynb #5c980d2b
 def reference_from_images(reader, images) -> pd.DataFrame:
     "A reference profile (features, answers, confidences) of `images` computed with an `OnnxReader`"
     answers = reader.predict(list(images))
     return pd.DataFrame([dict(image_features(load_image(im), reader.size), label=a.get('label', a.get('text')),
                               confidence=a['confidence']) for im, a in zip(images, answers)])
 
-# %% ../nbs/06_monitor.ipynb #53a466d1
+# %% ../nbs/06_monitor.ipynb #ee17371a
 from fastcore.script import call_parse
 
 @call_parse
@@ -107,7 +107,7 @@ def captcha_drift(
     print(f"drift: {res['dataset_drift']} ({res['drift_share']:.0%} of columns) over {res['n']} predictions; report {out}")
     print(json.dumps(res | dict(report=str(out))))
 
-# %% ../nbs/06_monitor.ipynb #6f9dff98
+# %% ../nbs/06_monitor.ipynb #d6d08c03
 def drift_routes(models, log_path) -> list:
     "GET /drift and /drift.json for `captcha-serve`"
     from starlette.responses import HTMLResponse, JSONResponse
@@ -126,3 +126,32 @@ def drift_routes(models, log_path) -> list:
         try: return HTMLResponse(_run(last, endpoint, True)[1].read_text())
         except DriftError as e: return HTMLResponse(f'<p>Drift report unavailable: {e}</p>', status_code=409)
     return [('/drift.json', drift_json), ('/drift', drift_html)]
+
+# %% ../nbs/06_monitor.ipynb #dbe52dcd
+import threading, time
+
+def drift_refresher(models, log_path, every:float=300, last:int=500):
+    "A callable for `/metrics` that recomputes drift gauges in the background at most every `every` seconds"
+    from prometheus_client import Gauge
+    from captcha_nb.serve import read_meta, ENDPOINTS
+    dirs = {ENDPOINTS[read_meta(m)['task']]: Path(m).parent for m in models}
+    state, lock = dict(t=0.0, g=None), threading.Lock()
+    def gauges():
+        if state['g'] is None:
+            state['g'] = (Gauge('captcha_dataset_drift', 'Evidently dataset drift of the last predictions (1 = drift)', ['endpoint'],
+                                multiprocess_mode='mostrecent'),
+                          Gauge('captcha_drift_share', 'Share of drifted drift columns', ['endpoint'], multiprocess_mode='mostrecent'))
+        return state['g']
+    def work():
+        try:
+            for ep, d in dirs.items():
+                try: r = drift(d, log_path, last, ep)
+                except DriftError: continue
+                g_drift, g_share = gauges()
+                g_drift.labels(ep).set(int(r['dataset_drift'])); g_share.labels(ep).set(r['drift_share'])
+        finally: lock.release()
+    def refresh():
+        if time.time() - state['t'] < every or not lock.acquire(blocking=False): return
+        state['t'] = time.time()
+        threading.Thread(target=work, daemon=True).start()
+    return refresh

@@ -138,3 +138,15 @@ def test_interrupted_training_leaves_no_finished_looking_run(tmp_path):
     assert r.returncode != 0 and 'no complete training run' in r.stderr
     d = train_tiny(out)
     assert json.loads((d/'metrics.json').read_text())['params']['n_synth'] == 600
+
+
+def test_sweep_runs_a_grid_and_compares(tmp_path):
+    r = subprocess.run([BIN/'python', 'benchmarks/sweep.py', tmp_path, '-g', 'seed=1,2', '-p', 'n_synth=200', '-p', 'epochs=1',
+                        '-p', 'wandb_mode=disabled'], capture_output=True, text=True, cwd=BIN.parents[1])
+    assert r.returncode == 0, r.stderr[-2000:]
+    import csv
+    rows = list(csv.DictReader(open(tmp_path/'sweep.csv')))
+    assert sorted(row['seed'] for row in rows) == ['1', '2'] and all(row['test_char_acc'] for row in rows)
+    again = subprocess.run([BIN/'python', 'benchmarks/sweep.py', tmp_path, '-g', 'seed=1,2', '-p', 'n_synth=200'],
+                           capture_output=True, text=True, cwd=BIN.parents[1])
+    assert again.stdout.count('done already') == 2  # an interrupted or repeated sweep resumes

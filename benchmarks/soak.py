@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""A bounded soak: N requests (default 10 000) at C concurrent clients (default 32) with wrk on loopback against
+captcha-serve, then: errors (must be 0), requests/s, p50/p99, resident memory of every server process at the
+start and the end (must stay flat), and prediction-log rows written (must equal the requests answered).
+Prints a table and one JSON line.
+
+    .venv/bin/python benchmarks/soak.py MODEL_DIR [--requests 10000] [--clients 32] [--model model.onnx]
+"""
+import argparse
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+
+from captcha_nb.serve import PredictionLog, start_server, stop_server
+
+sys.path.insert(0, str(Path(__file__).parent))
+from serve_bench import sample_png  # noqa: E402
+
+
+def rss_mb(pid) -> dict:
+    procs = [psutil.Process(pid)] + psutil.Process(pid).children(recursive=True)
+    return {f'{p.pid}': round(p.memory_info().rss / 2**20, 1) for p in procs if p.is_running()}
+
+
+def run_wrk(url, body, n, clients) -> str:
+    script = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+              f'wrk.body = [[{body}]]\nlocal count = 0\n'
+              f'response = function(status, headers, body)\n  count = count + 1\n  if count >= {n} then wrk.thread:stop() end\nend\n')
+    with tempfile.NamedTemporaryFile('w', suffix='.lua', delete=False) as f: f.write(script)
+    try: return subprocess.run(['wrk', '-t1', f'-c{clients}', '-d600s', '--latency', '-s', f.name, url],
+                               capture_output=True, text=True).stdout
+    finally: os.unlink(f.name)
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser()
+    ap.add_argument('model_dir')
+    ap.add_argument('--requests', type=int, default=10_000)
+    ap.add_argument('--clients', type=int, default=32)
+    ap.add_argument('--model', default='model.onnx')
+    a = ap.parse_args()
+    body = json.dumps({'image': base64.b64encode(sample_png(a.model_dir)).decode()})
+    log = Path(tempfile.mkdtemp())/'p.jsonl'
+    proc, url = start_server([Path(a.model_dir)/a.model], args=['--prediction-log', log, '--log-level', 'warning'])
+    try:
+        run_wrk(url + '/predict', body, 200, 8)  # warm-up
+        start = rss_mb(proc.pid)
+        out = run_wrk(url + '/predict', body, a.requests, a.clients)
+        end = rss_mb(proc.pid)
+    finally: stop_server(proc)
+    done = int(re.search(r'(\d+) requests in', out).group(1))
+    errors = sum(int(x) for x in re.findall(r'Non-2xx or 3xx responses: (\d+)', out))
+    errors += sum(int(x) for x in re.findall(r'(?:connect|read|write|timeout) (\d+)', out))
+    ms = lambda s: float(s[:-2]) if s.endswith('ms') else float(s[:-2]) / 1000 if s.endswith('us') else float(s[:-1]) * 1000
+    lat = dict(re.findall(r'^\s+(50|99)%\s+(\S+)$', out, re.M))
+    rows = len(PredictionLog(log).read()[0])
+    res = dict(requests=done, clients=a.clients, errors=errors, req_s=float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1)),
+               p50_ms=ms(lat['50']), p99_ms=ms(lat['99']), logged_rows=rows, answered=done + 200,
+               rss_start_mb=start, rss_end_mb=end,
+               rss_growth_mb=round(sum(end.get(k, 0) for k in start) - sum(start.values()), 1))
+    print(f"{done} requests at {a.clients} clients: {errors} errors, {res['req_s']} req/s, p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
+    print(f"RSS per process start {start} MB, end {end} MB (total growth {res['rss_growth_mb']} MB); "
+          f"prediction log {rows} rows for {done + 200} answered requests")
+    print(json.dumps(res))
