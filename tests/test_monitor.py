@@ -91,3 +91,13 @@ def test_server_drift_endpoints(tiny_char_model, tmp_path, crops):
         assert requests.get(f'{url}/drift.json', params={'endpoint': '/solve'}).status_code == 409
         assert requests.get(f'{url}/drift.json', params={'last': 'abc'}).status_code == 422
     finally: stop_server(proc)
+
+
+def test_alert_rules_pass_promtool():
+    "The alert rules are valid and fire (only) on the series that should trigger them (monitoring/alerts_test.yml)"
+    import shutil
+    if not shutil.which('promtool'): pytest.skip("promtool not installed (Debian package 'prometheus'; .ci/run installs it)")
+    root = BIN.parents[1]/'monitoring'
+    for cmd in (['check', 'rules', root/'alerts.yml'], ['check', 'config', root/'prometheus.yml'], ['test', 'rules', root/'alerts_test.yml']):
+        r = subprocess.run(['promtool', *map(str, cmd)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
