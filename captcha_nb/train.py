@@ -9,7 +9,7 @@ __all__ = ['training_data', 'PhaseTimer', 'WandbLogger', 'start_wandb', 'CPUDist
            'weights_digest', 'predict_items', 'evaluate', 'git_commit', 'versions', 'plot_confusion', 'worst_mistakes',
            'reference_profile', 'save_samples']
 
-# %% ../nbs/03_train.ipynb #57ecf9ec
+# %% ../nbs/03_train.ipynb #8f133386
 import platform, subprocess, time
 import numpy as np
 import torch
@@ -18,12 +18,12 @@ from .core import *
 from .data import *
 from .model import *
 
-# %% ../nbs/03_train.ipynb #e6582457
+# %% ../nbs/03_train.ipynb #829f2200
 def _dirs(s) -> list[str]: return [d.strip() for d in (s or '').split(',') if d.strip()]
 
 def training_data(task:str='char', real_dirs:str='', synth_dirs:str='', n_synth:int=0, alphabet:str=ALPHABET,
                   text_len:int=TEXT_LEN, seed:int=42, valid_pct:float=0.15, test_pct:float=0.15, progress:bool=True,
-                  real_repeat:int=1):
+                  real_repeat:int=1, synth_style:str='v2'):
     "Splits {'train','valid','test'} of (array, label) items, the real items per split, and a summary"
     splits, real, summary = {'train': [], 'valid': [], 'test': []}, {'train': [], 'valid': [], 'test': []}, {'sources': []}
     length = text_len if task == 'captcha' else None
@@ -36,21 +36,21 @@ def training_data(task:str='char', real_dirs:str='', synth_dirs:str='', n_synth:
         ls = import_folder(d, task, alphabet, length, progress=progress)
         synth += ls.items; summary['sources'].append(dict(kind='synthetic', path=str(d), **ls.summary()))
     if n_synth:
-        synth += synth_items(n_synth, task, alphabet, text_len, seed=seed, progress=progress)
+        synth += synth_items(n_synth, task, alphabet, text_len, seed=seed, progress=progress, style=synth_style)
         summary['sources'].append(dict(kind='synthetic', path='(in memory)', n_ok=n_synth, seed=seed))
     splits['train'] = splits['train'] * max(1, int(real_repeat))
     n_valid = int(round(len(synth) * valid_pct / (1 - test_pct)))
     splits['train'] += synth[n_valid:]; splits['valid'] += synth[:n_valid]
     if not real['test'] and synth:  # no real data: score on a fresh synthetic set
         n_test = max(50, int(len(synth) * test_pct))
-        splits['test'] = synth_items(n_test, task, alphabet, text_len, seed=seed + 10_000, progress=progress)
+        splits['test'] = synth_items(n_test, task, alphabet, text_len, seed=seed + 10_000, progress=progress, style=synth_style)
     for k in splits: summary[f'n_{k}'] = len(splits[k])
     summary['test_is_real'] = bool(real['test'])
     if not splits['train'] or not splits['valid']:
         raise ValueError(f'not enough data to train: {summary}. Give real_dirs, synth_dirs or n_synth.')
     return splits, real, summary
 
-# %% ../nbs/03_train.ipynb #82e6648e
+# %% ../nbs/03_train.ipynb #05b1ebb6
 class PhaseTimer(Callback):
     "Time spent per training phase: data (waiting for a batch), forward, loss, backward, optimiser step"
     order = -100
@@ -71,7 +71,7 @@ class PhaseTimer(Callback):
         return dict(seconds={k: round(v, 2) for k, v in self.times.items()},
                     share={k: round(v / total, 3) for k, v in self.times.items()}, images_per_s=round(self.n / total, 1))
 
-# %% ../nbs/03_train.ipynb #2b708af3
+# %% ../nbs/03_train.ipynb #0c13a7d2
 class WandbLogger(Callback):
     "Log train loss per batch and epoch metrics to an active wandb run"
     order = 60
@@ -89,7 +89,7 @@ def start_wandb(mode:str, project:str, out_dir, config:dict):
     except ImportError: return None
     return wandb.init(project=project, mode=mode, dir=str(out_dir), config=config, reinit=True)
 
-# %% ../nbs/03_train.ipynb #621edec4
+# %% ../nbs/03_train.ipynb #38c0d25e
 from fastai.distributed import DistributedDL, DistributedTrainer
 
 class CPUDistributedDL(DistributedDL):
@@ -111,7 +111,7 @@ def weights_digest(model) -> str:
     for k, v in sorted(model.state_dict().items()): h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
-# %% ../nbs/03_train.ipynb #6b26df79
+# %% ../nbs/03_train.ipynb #bee5651d
 def predict_items(learn, items, task:str='char', alphabet:str=ALPHABET, bs:int=256):
     "Predicted texts and confidences of `items` ((array, label) pairs) with `learn`"
     dl = learn.dls.test_dl(items, with_labels=True, bs=bs)
@@ -128,7 +128,7 @@ def evaluate(learn, items, task:str='char', alphabet:str=ALPHABET) -> dict:
     preds, _ = predict_items(learn, items, task, alphabet)
     return score_texts(preds, [l for _, l in items], alphabet)
 
-# %% ../nbs/03_train.ipynb #7440fc1a
+# %% ../nbs/03_train.ipynb #d6be6df2
 def git_commit() -> str:
     "Current git commit (with '+dirty' when there are uncommitted changes), or '' outside a repository"
     try:
@@ -142,7 +142,7 @@ def versions() -> dict:
     return dict(python=platform.python_version(), torch=torch.__version__, fastai=fastai.__version__, timm=timm.__version__,
                 captcha_nb=captcha_nb.__version__, numpy=np.__version__, platform=platform.platform())
 
-# %% ../nbs/03_train.ipynb #3be94e2b
+# %% ../nbs/03_train.ipynb #2617a371
 def plot_confusion(preds, truths, alphabet:str, title:str=''):
     "Confusion matrix of single characters (rows: truth, columns: prediction)"
     import matplotlib.pyplot as plt
@@ -164,7 +164,7 @@ def worst_mistakes(items, preds, confs, k:int=16):
     wrong = [(c, a, f'{l} -> {p} ({c:.2f})') for (a, l), p, c in zip(items, preds, confs) if p != l]
     return [(a, t) for _, a, t in sorted(wrong, key=lambda o: -o[0])[:k]]
 
-# %% ../nbs/03_train.ipynb #caf09491
+# %% ../nbs/03_train.ipynb #cb7eddcc
 def reference_profile(learn, items, task:str='char', alphabet:str=ALPHABET, n:int=500, seed:int=0):
     "DataFrame of `image_features` + predicted label + confidence for up to `n` items"
     import pandas as pd
@@ -176,7 +176,7 @@ def reference_profile(learn, items, task:str='char', alphabet:str=ALPHABET, n:in
             for (a, _), p, c in zip(items, preds, confs)]
     return pd.DataFrame(rows)
 
-# %% ../nbs/03_train.ipynb #4adee870
+# %% ../nbs/03_train.ipynb #c1f103d9
 def save_samples(path, splits:dict, n_calib:int=256, n_test:int=2000, seed:int=0):
     "Save a calibration sample of the training split and the test split (uint8 arrays + labels) for export checks"
     rng = np.random.default_rng(seed)
