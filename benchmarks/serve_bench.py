@@ -52,11 +52,12 @@ def wrk(url: str, body: bytes, conns: int, seconds: float) -> dict:
     with tempfile.NamedTemporaryFile('w', suffix='.lua', delete=False) as f:
         f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                 f'wrk.body = [[{body.decode()}]]\n')
-    out = subprocess.run(['wrk', '-t1', f'-c{conns}', f'-d{seconds}s', '--latency', '-s', f.name, url],
+    out = subprocess.run(['wrk', '-t1', f'-c{conns}', f'-d{int(seconds)}s', '--latency', '-s', f.name, url],
                          capture_output=True, text=True).stdout
     os.unlink(f.name)
     ms = lambda s: float(s[:-2]) if s.endswith('ms') else float(s[:-2]) / 1000 if s.endswith('us') else float(s[:-1]) * 1000
-    lat = dict(re.findall(r'^\s+(50|99)%\s+(\S+)$', out, re.M))
+    lat = dict(re.findall(r'^\s+(50|99)%\s+(\S+)\s*$', out, re.M))
+    if '99' not in lat or 'Requests/sec' not in out: raise RuntimeError(f'cannot read wrk output:\n{out}')
     errors = sum(int(x) for x in re.findall(r'Non-2xx or 3xx responses: (\d+)', out))
     errors += sum(int(x) for x in re.findall(r'(?:connect|read|write|timeout) (\d+)', out))
     return dict(req_s=float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1)), p50_ms=ms(lat['50']), p99_ms=ms(lat['99']),
@@ -76,7 +77,7 @@ def baseline(model_dir, port: int):
 if __name__ == '__main__':
     ap = argparse.ArgumentParser()
     ap.add_argument('model_dir')
-    ap.add_argument('--seconds', type=float, default=10)
+    ap.add_argument('--seconds', type=int, default=10)
     ap.add_argument('--model', default='model.onnx')
     ap.add_argument('--workers', type=int, default=1)
     ap.add_argument('--threads', type=int, default=None)

