@@ -25,12 +25,12 @@ case "$RECIPE" in
     P=(-p task char -p n_synth 20000 -p epochs 8 -p lr 0.003 -p eval_dirs "$SHARED/kaggle_chars") ;;
   captcha-v2)
     need captcha_images_v2
-    P=(-p task captcha -p real_dirs "$SHARED/captcha_images_v2" -p alphabet 2345678bcdefgmnpwxy -p n_synth 4000
-       -p epochs 12 -p lr 0.002 -p bs 32) ;;
+    P=(-p task captcha -p real_dirs "$SHARED/captcha_images_v2" -p alphabet 2345678bcdefgmnpwxy -p n_synth 3000
+       -p real_repeat 3 -p epochs 12 -p lr 0.002 -p bs 32) ;;
   scheme2)
     need scheme2_captchas
-    P=(-p task captcha -p real_dirs "$SHARED/scheme2_captchas" -p alphabet 2345678abcdefghkmnprwxy -p n_synth 0
-       -p epochs 30 -p lr 0.002 -p bs 32) ;;
+    P=(-p task captcha -p real_dirs "$SHARED/scheme2_captchas" -p alphabet 2345678abcdefghkmnprwxy -p n_synth 2000
+       -p synth_style outline -p real_repeat 2 -p epochs 12 -p lr 0.002 -p bs 32) ;;
   *) echo "unknown recipe $RECIPE (chars, chars-synth-only, captcha-v2, scheme2)" >&2; exit 2 ;;
 esac
 
