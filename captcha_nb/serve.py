@@ -375,7 +375,8 @@ def build_server(models:list, log_path=None, workers:int=1, threads:int=None, ap
     info = dict(models={a.api_path: dict(file=str(Path(a.model_path).resolve()), **a.meta) for a in apis},
                 prediction_log=str(log_path) if log_path else None,
                 versions=dict(captcha_nb=captcha_nb.__version__, onnxruntime=onnxruntime.__version__, litserve=ls.__version__))
-    server_cls = PipeQueueLitServer if pipe_queues and not fast_queue else ls.LitServer
+    pipes = pipe_queues and not fast_queue and not restart_workers  # a killed reader keeps a pipe queue locked
+    server_cls = PipeQueueLitServer if pipes else ls.LitServer
     server = server_cls(apis, accelerator='cpu', devices=1, workers_per_device=workers, timeout=timeout,
                           model_metadata=info, restart_workers=restart_workers, fast_queue=fast_queue,
                           middlewares=[(CaptchaMiddleware, dict(sizes=sizes, api_key=api_key, max_body=max_body))])
@@ -425,7 +426,7 @@ def captcha_serve(
     api_key:str=None, # require this X-API-Key header (default: $CAPTCHA_API_KEY or $LIT_SERVER_API_KEY)
     log_level:str='info', # debug, info, warning or error
     max_body:int=MAX_BODY, # largest accepted request body in bytes
-    restart_workers:bool=False, # restart a crashed inference worker instead of shutting the server down
+    restart_workers:bool=False, # restart a crashed inference worker instead of shutting the server down (uses LitServe's queues)
     spin:bool=False, # let idle onnxruntime threads busy-wait (faster alone, slower when HTTP shares the cores)
     fast_queue:bool=False, # LitServe's ZeroMQ queues between the HTTP process and the workers
     litserve_queues:bool=False, # LitServe's own Manager-proxy queues instead of pipes (slower; for comparison)

@@ -6,7 +6,7 @@ import subprocess
 import pandas as pd
 import pytest
 import requests
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageEnhance, ImageFilter
 
 from captcha_nb.core import image_features
 from captcha_nb.data import synth_items
@@ -30,11 +30,18 @@ def test_same_distribution_not_flagged(crops):
     assert not s['dataset_drift'] and s['n'] == 100 and 'brightness' in s['columns']
 
 
+def new_scanner(im):
+    "A client whose scanner is darker and blurrier and who sends crops at twice the size"
+    im = ImageEnhance.Brightness(im).enhance(0.6).filter(ImageFilter.GaussianBlur(1.5))
+    return im.resize((im.width * 2, im.height * 2))
+
+
 def test_shifted_inputs_flagged(crops):
-    ref = frame(crops[:300])
-    cur = frame([ImageOps.invert(im).filter(ImageFilter.GaussianBlur(1.5)) for im in crops[300:]])
+    ref, cur = frame(crops[:300]), frame([new_scanner(im) for im in crops[300:]])
     s = drift_summary(run_drift(ref, cur), len(cur))
-    assert s['dataset_drift'] and s['columns']['brightness']['drifted'] and s['columns']['ink_ratio']['drifted']
+    assert s['dataset_drift'] and s['drift_share'] >= 0.5
+    assert all(s['columns'][c]['drifted'] for c in ['width', 'brightness', 'ink_ratio', 'sharpness'])
+    assert not s['columns']['aspect']['drifted']  # same shape, only bigger
 
 
 def _log(path, rows): PredictionLog(path).append(rows)
