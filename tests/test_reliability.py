@@ -134,15 +134,17 @@ def test_no_endpoint_reads_a_path_from_the_request(tiny_char_model, tmp_path):
     finally: stop_server(proc)
 
 
-def test_pip_audit_report(tmp_path):
-    "Scan the pinned dependencies for known vulnerabilities: report them, fail only on a crash of the scanner"
+def test_pip_audit_report():
+    "Scan the pinned dependencies for known vulnerabilities: report them (artifacts/pip-audit.json), fail only on a crash of the scanner"
+    report = BIN.parents[1]/'artifacts'/'pip-audit.json'
+    report.parent.mkdir(exist_ok=True); report.unlink(missing_ok=True)  # a stale report must not pass for this run's
     if not shutil.which(str(BIN/'pip-audit')): pytest.skip('pip-audit not installed')
     r = subprocess.run([BIN/'pip-audit', '-r', BIN.parents[1]/'constraints.txt', '--no-deps', '--disable-pip', '--format', 'json',
-                        '--progress-spinner', 'off', '-o', tmp_path/'audit.json'], capture_output=True, text=True, timeout=600)
-    if r.returncode not in (0, 1) or not (tmp_path/'audit.json').exists():
+                        '--progress-spinner', 'off', '-o', report], capture_output=True, text=True, timeout=600)
+    if r.returncode not in (0, 1) or not report.exists():
         if 'ConnectionError' in r.stderr or 'Max retries' in r.stderr: pytest.skip('vulnerability service unreachable')
         raise AssertionError(r.stderr[-2000:])
-    deps = json.loads((tmp_path/'audit.json').read_text())['dependencies']
+    deps = json.loads(report.read_text())['dependencies']
     vulns = [(d['name'], d['version'], v['id'], v.get('fix_versions')) for d in deps for v in d.get('vulns', [])]
     print(f'pip-audit: {len(deps)} packages scanned, {len(vulns)} known vulnerabilities: {vulns}')
     assert len(deps) > 100
