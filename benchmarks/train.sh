@@ -6,7 +6,7 @@
 #   chars             real character crops (kaggle_chars) + synthetic crops
 #   chars-synth-only  synthetic crops only; real crops are scored at the end (eval_dirs), never trained on
 #   captcha-v2        whole CAPTCHAs of captcha_images_v2 + synthetic CAPTCHAs in that style
-#   scheme2           whole CAPTCHAs of scheme2_captchas with its 23-character alphabet
+#   scheme2           whole CAPTCHAs of scheme2_captchas with its 23-character alphabet, starting from captcha-v2's weights
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SHARED="${SHARED:-$(cd "$ROOT/.." && pwd)/shared/data}"
@@ -29,8 +29,11 @@ case "$RECIPE" in
        -p real_repeat 3 -p epochs 12 -p lr 0.002 -p bs 32) ;;
   scheme2)
     need scheme2_captchas
+    # from scratch its CTC loss stays on the all-blank plateau for 12 epochs; starting from the captcha-v2 model it learns
+    INIT="${INIT:-$ROOT/models/captcha-v2}"
+    [ -f "$INIT/learner.pkl" ] || { echo "recipe scheme2 starts from $INIT: run benchmarks/train.sh captcha-v2 $INIT first (or set INIT=...)" >&2; exit 2; }
     P=(-p task captcha -p real_dirs "$SHARED/scheme2_captchas" -p alphabet 2345678abcdefghkmnprwxy -p n_synth 2000
-       -p synth_style outline -p real_repeat 2 -p epochs 12 -p lr 0.002 -p bs 32) ;;
+       -p synth_style outline -p real_repeat 2 -p epochs 12 -p lr 0.002 -p bs 32 -p init_from "$INIT") ;;
   *) echo "unknown recipe $RECIPE (chars, chars-synth-only, captcha-v2, scheme2)" >&2; exit 2 ;;
 esac
 

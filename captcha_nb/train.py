@@ -6,11 +6,12 @@ Docs: https://captcha-nb.github.io/captcha_nb/train.html.md"""
 
 # %% auto #0
 __all__ = ['training_data', 'PhaseTimer', 'WandbLogger', 'start_wandb', 'CPUDistributedDL', 'CPUDistributedTrainer',
-           'weights_digest', 'predict_items', 'evaluate', 'git_commit', 'versions', 'plot_confusion', 'worst_mistakes',
-           'reference_profile', 'save_samples']
+           'weights_digest', 'init_weights_from', 'predict_items', 'evaluate', 'git_commit', 'versions',
+           'plot_confusion', 'worst_mistakes', 'reference_profile', 'save_samples']
 
-# %% ../nbs/03_train.ipynb #8f133386
+# %% ../nbs/03_train.ipynb #31298332
 import platform, subprocess, time
+from pathlib import Path
 import numpy as np
 import torch
 from fastai.callback.core import Callback
@@ -18,7 +19,7 @@ from .core import *
 from .data import *
 from .model import *
 
-# %% ../nbs/03_train.ipynb #829f2200
+# %% ../nbs/03_train.ipynb #b9f01bb4
 def _dirs(s) -> list[str]: return [d.strip() for d in (s or '').split(',') if d.strip()]
 
 def training_data(task:str='char', real_dirs:str='', synth_dirs:str='', n_synth:int=0, alphabet:str=ALPHABET,
@@ -50,7 +51,7 @@ def training_data(task:str='char', real_dirs:str='', synth_dirs:str='', n_synth:
         raise ValueError(f'not enough data to train: {summary}. Give real_dirs, synth_dirs or n_synth.')
     return splits, real, summary
 
-# %% ../nbs/03_train.ipynb #05b1ebb6
+# %% ../nbs/03_train.ipynb #852e8458
 class PhaseTimer(Callback):
     "Time spent per training phase: data (waiting for a batch), forward, loss, backward, optimiser step"
     order = -100
@@ -71,7 +72,7 @@ class PhaseTimer(Callback):
         return dict(seconds={k: round(v, 2) for k, v in self.times.items()},
                     share={k: round(v / total, 3) for k, v in self.times.items()}, images_per_s=round(self.n / total, 1))
 
-# %% ../nbs/03_train.ipynb #0c13a7d2
+# %% ../nbs/03_train.ipynb #f8c695f5
 class WandbLogger(Callback):
     "Log train loss per batch and epoch metrics to an active wandb run"
     order = 60
@@ -89,7 +90,7 @@ def start_wandb(mode:str, project:str, out_dir, config:dict):
     except ImportError: return None
     return wandb.init(project=project, mode=mode, dir=str(out_dir), config=config, reinit=True)
 
-# %% ../nbs/03_train.ipynb #38c0d25e
+# %% ../nbs/03_train.ipynb #aa876788
 from fastai.distributed import DistributedDL, DistributedTrainer
 
 class CPUDistributedDL(DistributedDL):
@@ -111,7 +112,19 @@ def weights_digest(model) -> str:
     for k, v in sorted(model.state_dict().items()): h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
-# %% ../nbs/03_train.ipynb #bee5651d
+# %% ../nbs/03_train.ipynb #ba3ec841
+def init_weights_from(model, src) -> dict:
+    "Copy into `model` the weights of another run (`src`: its out_dir or learner.pkl) wherever names and shapes match"
+    from fastai.learner import load_learner
+    src = Path(src); src = src/'learner.pkl' if src.is_dir() else src
+    if not src.exists(): raise FileNotFoundError(f'init_from: no learner.pkl at {src} (train that run first)')
+    theirs, mine = load_learner(src, cpu=True).model.state_dict(), model.state_dict()
+    same = {k: v for k, v in theirs.items() if k in mine and mine[k].shape == v.shape}
+    if not same: raise ValueError(f'init_from: no layer of {src} fits this model (another task or arch?)')
+    model.load_state_dict(same, strict=False)
+    return dict(source=str(src), loaded=len(same), new=sorted(set(mine) - set(same)))
+
+# %% ../nbs/03_train.ipynb #07a39c4b
 def predict_items(learn, items, task:str='char', alphabet:str=ALPHABET, bs:int=256):
     "Predicted texts and confidences of `items` ((array, label) pairs) with `learn`"
     dl = learn.dls.test_dl(items, with_labels=True, bs=bs)
@@ -128,7 +141,7 @@ def evaluate(learn, items, task:str='char', alphabet:str=ALPHABET) -> dict:
     preds, _ = predict_items(learn, items, task, alphabet)
     return score_texts(preds, [l for _, l in items], alphabet)
 
-# %% ../nbs/03_train.ipynb #d6be6df2
+# %% ../nbs/03_train.ipynb #e7d83482
 def git_commit() -> str:
     "Current git commit (with '+dirty' when there are uncommitted changes), or '' outside a repository"
     try:
@@ -142,7 +155,7 @@ def versions() -> dict:
     return dict(python=platform.python_version(), torch=torch.__version__, fastai=fastai.__version__, timm=timm.__version__,
                 captcha_nb=captcha_nb.__version__, numpy=np.__version__, platform=platform.platform())
 
-# %% ../nbs/03_train.ipynb #2617a371
+# %% ../nbs/03_train.ipynb #b3a0676e
 def plot_confusion(preds, truths, alphabet:str, title:str=''):
     "Confusion matrix of single characters (rows: truth, columns: prediction)"
     import matplotlib.pyplot as plt
@@ -164,7 +177,7 @@ def worst_mistakes(items, preds, confs, k:int=16):
     wrong = [(c, a, f'{l} -> {p} ({c:.2f})') for (a, l), p, c in zip(items, preds, confs) if p != l]
     return [(a, t) for _, a, t in sorted(wrong, key=lambda o: -o[0])[:k]]
 
-# %% ../nbs/03_train.ipynb #cb7eddcc
+# %% ../nbs/03_train.ipynb #c1e1df17
 def reference_profile(learn, items, task:str='char', alphabet:str=ALPHABET, n:int=500, seed:int=0):
     "DataFrame of `image_features` + predicted label + confidence for up to `n` items"
     import pandas as pd
@@ -176,7 +189,7 @@ def reference_profile(learn, items, task:str='char', alphabet:str=ALPHABET, n:in
             for (a, _), p, c in zip(items, preds, confs)]
     return pd.DataFrame(rows)
 
-# %% ../nbs/03_train.ipynb #c1f103d9
+# %% ../nbs/03_train.ipynb #431c20da
 def save_samples(path, splits:dict, n_calib:int=256, n_test:int=2000, seed:int=0):
     "Save a calibration sample of the training split and the test split (uint8 arrays + labels) for export checks"
     rng = np.random.default_rng(seed)

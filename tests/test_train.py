@@ -89,6 +89,21 @@ def test_pretrained_offline_fails_clearly(monkeypatch):
     with pytest.raises(RuntimeError, match='pretrained=False'): char_model(pretrained=True)
 
 
+def test_init_from_another_scheme(tiny_captcha_model):
+    "A model for another alphabet starts from a trained CAPTCHA model: every layer but the head is copied"
+    import torch
+    from fastai.learner import load_learner
+    from captcha_nb.model import CTCReader
+    from captcha_nb.train import init_weights_from
+    model = CTCReader(n_classes=23)
+    r = init_weights_from(model, tiny_captcha_model)
+    assert r['new'] == ['head.bias', 'head.weight'] and r['loaded'] > 50
+    theirs = load_learner(tiny_captcha_model/'learner.pkl', cpu=True).model.state_dict()
+    mine = model.state_dict()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine if not k.startswith('head.'))
+    with pytest.raises(FileNotFoundError, match='train that run first'): init_weights_from(model, tiny_captcha_model/'nothing')
+
+
 def test_training_needs_data():
     from captcha_nb.train import training_data
     with pytest.raises(ValueError, match='not enough data'): training_data('char', n_synth=0)
