@@ -29,7 +29,7 @@ case "$RECIPE" in
        -p real_repeat 3 -p epochs 12 -p lr 0.002 -p bs 32) ;;
   scheme2)
     need scheme2_captchas
-    # from scratch its CTC loss stays on the all-blank plateau for 12 epochs; starting from the captcha-v2 model it learns
+    # from scratch its CTC loss was still on the all-blank plateau after 7 epochs; from the captcha-v2 model it learns in 2
     INIT="${INIT:-$ROOT/models/captcha-v2}"
     [ -f "$INIT/learner.pkl" ] || { echo "recipe scheme2 starts from $INIT: run benchmarks/train.sh captcha-v2 $INIT first (or set INIT=...)" >&2; exit 2; }
     P=(-p task captcha -p real_dirs "$SHARED/scheme2_captchas" -p alphabet 2345678abcdefghkmnprwxy -p n_synth 2000
