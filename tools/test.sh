@@ -5,6 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 BIN=.venv/bin
+export PATH="$PWD/$BIN:$PATH"  # the tools make install puts in the venv (hadolint, captcha-*)
 export DVC_NO_ANALYTICS=1 WANDB_MODE=offline WANDB_SILENT=true PYTHONHASHSEED=0
 export COVERAGE_RCFILE="$PWD/pyproject.toml"
 failed=()
