@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -21,7 +22,8 @@ def fuzz(url, schema_path, *headers, n=25):
     cmd = [BIN/'st', 'run', schema_path, '--url', url, '--checks', 'not_a_server_error', '--max-examples', str(n),
            '--generation-deterministic', '--request-timeout', '20', '--workers', '1', '--continue-on-failure']
     for h in headers: cmd += ['-H', h]
-    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=900)
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=900,
+                       cwd=Path(schema_path).parent)  # its .schemathesis/ cache goes to the test's folder, not the repo
     return r.returncode, r.stdout + r.stderr
 
 
