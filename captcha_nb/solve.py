@@ -14,19 +14,16 @@ from .core import *
 from .export import OnnxReader
 
 # %% ../nbs/07_solve.ipynb #9e91655a
-def ink_slices(im:Image.Image, n:int=TEXT_LEN, dark:float=0.45, min_ink:int=2) -> list[tuple]:
-    "`n` boxes (x0, y0, x1, y1) splitting the text of a CAPTCHA evenly between its first and last inked columns"
+def ink_slices(im:Image.Image, n:int=TEXT_LEN, width:int=CHAR_SIZE[0], dark:float=0.45, min_ink:float=0.3) -> list[tuple]:
+    "`n` full-height windows (x0, 0, x1, h) `width` wide, centred on `n` equal parts of the text's horizontal extent"
     a = np.asarray(load_image(im), dtype=np.float32) / 255
+    h, w = a.shape
     ink = a < dark * a.max()
-    cols = np.nonzero(ink.sum(0) >= min_ink)[0]
-    x0, x1 = (cols[0], cols[-1] + 1) if len(cols) else (0, a.shape[1])
-    edges = np.linspace(x0, x1, n + 1).round().astype(int)
-    boxes = []
-    for l, r in zip(edges[:-1], edges[1:]):
-        rows = np.nonzero(ink[:, l:r].sum(1) >= 1)[0]
-        t, b = (rows[0], rows[-1] + 1) if len(rows) else (0, a.shape[0])
-        boxes.append((int(l), int(t), int(max(r, l + 1)), int(max(b, t + 1))))
-    return boxes
+    cols = np.nonzero(ink.sum(0) >= min_ink * h)[0]  # text columns: a crossing line alone holds little ink
+    x0, x1 = (cols[0], cols[-1] + 1) if len(cols) else (0, w)
+    centres = x0 + (x1 - x0) / n * (np.arange(n) + 0.5)
+    lefts = np.clip(np.round(centres - width / 2), 0, max(w - width, 0)).astype(int)  # inside the image: no black padding
+    return [(int(l), 0, int(min(l + width, w)), h) for l in lefts]
 
 class SliceReader:
     "Read a CAPTCHA by slicing it with `ink_slices` and classifying each slice with a character `OnnxReader`"
