@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """A bounded soak: N requests (default 10 000) at C concurrent clients (default 32) with wrk on loopback against
 captcha-serve, then: errors (must be 0), requests/s, p50/p99, resident memory of every server process at the
-start and the end (must stay flat), and prediction-log rows written (must equal the requests answered).
+start and the end (must stay flat), and prediction-log rows written (must equal the requests the server answered, from its /metrics).
 Prints a table and one JSON line.
 
     .venv/bin/python benchmarks/soak.py MODEL_DIR [--requests 10000] [--clients 32] [--model model.onnx]
@@ -9,14 +9,16 @@ Prints a table and one JSON line.
 import argparse
 import base64
 import json
-import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psutil
+import requests
 
 from captcha_nb.serve import PredictionLog, start_server, stop_server
 
@@ -30,13 +32,19 @@ def rss_mb(pid) -> dict:
 
 
 def run_wrk(url, body, n, clients) -> str:
-    script = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-              f'wrk.body = [[{body}]]\nlocal count = 0\n'
-              f'response = function(status, headers, body)\n  count = count + 1\n  if count >= {n} then wrk.thread:stop() end\nend\n')
-    with tempfile.NamedTemporaryFile('w', suffix='.lua', delete=False) as f: f.write(script)
-    try: return subprocess.run(['wrk', '-t1', f'-c{clients}', '-d600s', '--latency', '-s', f.name, url],
-                               capture_output=True, text=True).stdout
-    finally: os.unlink(f.name)
+    "wrk until `n` responses: its Lua script stops the thread and marks a file, then SIGINT makes wrk print its summary"
+    # (wrk's main thread sleeps for the whole -d duration even when every thread has stopped)
+    with tempfile.TemporaryDirectory() as d:
+        done_mark, script = Path(d)/'done', Path(d)/'soak.lua'
+        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                          f'wrk.body = [[{body}]]\nlocal count = 0\n'
+                          'response = function(status, headers, body)\n  count = count + 1\n'
+                          f'  if count == {n} then io.open("{done_mark}", "w"):close(); wrk.thread:stop() end\nend\n')
+        p = subprocess.Popen(['wrk', '-t1', f'-c{clients}', '-d600s', '--latency', '-s', str(script), url],
+                             stdout=subprocess.PIPE, text=True)
+        while p.poll() is None and not done_mark.exists(): time.sleep(0.2)
+        if p.poll() is None: p.send_signal(signal.SIGINT)
+        return p.communicate(timeout=60)[0]
 
 
 if __name__ == '__main__':
@@ -54,18 +62,22 @@ if __name__ == '__main__':
         start = rss_mb(proc.pid)
         out = run_wrk(url + '/predict', body, a.requests, a.clients)
         end = rss_mb(proc.pid)
+        metrics = requests.get(url + '/metrics', timeout=10).text
     finally: stop_server(proc)
+    # what the server answered (wrk stops counting at N while a few requests are still in flight)
+    answered = sum(float(v) for v in re.findall(r'^captcha_requests_total\{path="/predict",status="200"\} (\S+)$', metrics, re.M))
     done = int(re.search(r'(\d+) requests in', out).group(1))
     errors = sum(int(x) for x in re.findall(r'Non-2xx or 3xx responses: (\d+)', out))
     errors += sum(int(x) for x in re.findall(r'(?:connect|read|write|timeout) (\d+)', out))
     ms = lambda s: float(s[:-2]) if s.endswith('ms') else float(s[:-2]) / 1000 if s.endswith('us') else float(s[:-1]) * 1000
     lat = dict(re.findall(r'^\s+(50|99)%\s+(\S+)$', out, re.M))
     rows = len(PredictionLog(log).read()[0])
+    log_errors = int(sum(float(v) for v in re.findall(r'^captcha_prediction_log_errors_total (\S+)$', metrics, re.M)))
     res = dict(requests=done, clients=a.clients, errors=errors, req_s=float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1)),
-               p50_ms=ms(lat['50']), p99_ms=ms(lat['99']), logged_rows=rows, answered=done + 200,
+               p50_ms=ms(lat['50']), p99_ms=ms(lat['99']), logged_rows=rows, answered=int(answered), log_errors=log_errors,
                rss_start_mb=start, rss_end_mb=end,
                rss_growth_mb=round(sum(end.get(k, 0) for k in start) - sum(start.values()), 1))
     print(f"{done} requests at {a.clients} clients: {errors} errors, {res['req_s']} req/s, p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
     print(f"RSS per process start {start} MB, end {end} MB (total growth {res['rss_growth_mb']} MB); "
-          f"prediction log {rows} rows for {done + 200} answered requests")
+          f"prediction log {rows} rows for {int(answered)} answered requests, {log_errors} failed log writes")
     print(json.dumps(res))
