@@ -32,18 +32,20 @@ def training_data(task:str='char', real_dirs:str='', synth_dirs:str='', n_synth:
         ls = import_folder(d, task, alphabet, length, progress=progress)
         for k, v in split_set(ls, seed, valid_pct, test_pct).items(): splits[k] += v; real[k] += v
         summary['sources'].append(dict(kind='real', path=str(d), **ls.summary()))
-    synth = []
-    for d in _dirs(synth_dirs):
-        ls = import_folder(d, task, alphabet, length, progress=progress)
-        synth += ls.items; summary['sources'].append(dict(kind='synthetic', path=str(d), **ls.summary()))
-    if n_synth:
-        synth += synth_items(n_synth, task, alphabet, text_len, seed=seed, progress=progress, style=synth_style)
-        summary['sources'].append(dict(kind='synthetic', path='(in memory)', n_ok=n_synth, seed=seed))
     splits['train'] = splits['train'] * max(1, int(real_repeat))
-    n_valid = int(round(len(synth) * valid_pct / (1 - test_pct)))
-    splits['train'] += synth[n_valid:]; splits['valid'] += synth[:n_valid]
-    if not real['test'] and synth:  # no real data: score on a fresh synthetic set
-        n_test = max(50, int(len(synth) * test_pct))
+    share = valid_pct / (1 - test_pct)  # synthetic data has no test split: its valid share of train + valid
+    n_synth_all = 0
+    for d in _dirs(synth_dirs):  # by file name, like real folders: files come sorted, so by class
+        ls = import_folder(d, task, alphabet, length, progress=progress)
+        for it, path in zip(ls.items, ls.paths): splits['valid' if split_of(Path(path).name, seed, share, 0) == 'valid' else 'train'].append(it)
+        n_synth_all += len(ls.items); summary['sources'].append(dict(kind='synthetic', path=str(d), **ls.summary()))
+    if n_synth:  # generated in random order, so the first ones are as good a valid set as any
+        gen = synth_items(n_synth, task, alphabet, text_len, seed=seed, progress=progress, style=synth_style)
+        n_valid = int(round(n_synth * share))
+        splits['train'] += gen[n_valid:]; splits['valid'] += gen[:n_valid]; n_synth_all += n_synth
+        summary['sources'].append(dict(kind='synthetic', path='(in memory)', n_ok=n_synth, seed=seed))
+    if not real['test'] and n_synth_all:  # no real data: score on a fresh synthetic set
+        n_test = max(50, int(n_synth_all * test_pct))
         splits['test'] = synth_items(n_test, task, alphabet, text_len, seed=seed + 10_000, progress=progress, style=synth_style)
     for k in splits: summary[f'n_{k}'] = len(splits[k])
     summary['test_is_real'] = bool(real['test'])
