@@ -35,7 +35,7 @@ def training_data(task:str='char', real_dirs:str='', synth_dirs:str='', n_synth:
     splits['train'] = splits['train'] * max(1, int(real_repeat))
     share = valid_pct / (1 - test_pct)  # synthetic data has no test split: its valid share of train + valid
     n_synth_all = 0
-    for d in _dirs(synth_dirs):  # by file name, like real folders: files come sorted, so by class
+    for d in _dirs(synth_dirs):  # split by file name: the files come sorted by class
         ls = import_folder(d, task, alphabet, length, progress=progress)
         for it, path in zip(ls.items, ls.paths): splits['valid' if split_of(Path(path).name, seed, share, 0) == 'valid' else 'train'].append(it)
         n_synth_all += len(ls.items); summary['sources'].append(dict(kind='synthetic', path=str(d), **ls.summary()))
