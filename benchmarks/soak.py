@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from captcha_nb.serve import PredictionLog, start_server, stop_server
 
@@ -29,6 +30,12 @@ from serve_bench import sample_png  # noqa: E402
 def rss_mb(pid) -> dict:
     procs = [psutil.Process(pid)] + psutil.Process(pid).children(recursive=True)
     return {f'{p.pid}': round(p.memory_info().rss / 2**20, 1) for p in procs if p.is_running()}
+
+
+def counter(metrics_text: str, name: str, **labels) -> float:
+    "Total of the Prometheus counter `name` over the samples whose labels include `labels`"
+    return sum(s.value for f in text_string_to_metric_families(metrics_text) for s in f.samples
+               if s.name == f'{name}_total' and labels.items() <= s.labels.items())
 
 
 def run_wrk(url, body, n, clients) -> str:
@@ -65,14 +72,14 @@ if __name__ == '__main__':
         metrics = requests.get(url + '/metrics', timeout=10).text
     finally: stop_server(proc)
     # what the server answered (wrk stops counting at N while a few requests are still in flight)
-    answered = sum(float(v) for v in re.findall(r'^captcha_requests_total\{path="/predict",status="200"\} (\S+)$', metrics, re.M))
+    answered = counter(metrics, 'captcha_requests', path='/predict', status='200')
     done = int(re.search(r'(\d+) requests in', out).group(1))
     errors = sum(int(x) for x in re.findall(r'Non-2xx or 3xx responses: (\d+)', out))
     errors += sum(int(x) for x in re.findall(r'(?:connect|read|write|timeout) (\d+)', out))
     ms = lambda s: float(s[:-2]) if s.endswith('ms') else float(s[:-2]) / 1000 if s.endswith('us') else float(s[:-1]) * 1000
     lat = dict(re.findall(r'^\s+(50|99)%\s+(\S+)$', out, re.M))
     rows = len(PredictionLog(log).read()[0])
-    log_errors = int(sum(float(v) for v in re.findall(r'^captcha_prediction_log_errors_total (\S+)$', metrics, re.M)))
+    log_errors = int(counter(metrics, 'captcha_prediction_log_errors'))
     res = dict(requests=done, clients=a.clients, errors=errors, req_s=float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1)),
                p50_ms=ms(lat['50']), p99_ms=ms(lat['99']), logged_rows=rows, answered=int(answered), log_errors=log_errors,
                rss_start_mb=start, rss_end_mb=end,
