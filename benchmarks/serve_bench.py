@@ -47,14 +47,13 @@ def in_process(model_path, png: bytes, seconds: float, bs: int = 32) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def wrk(url: str, body: bytes, conns: int, seconds: float) -> dict:
-    "requests/s, p50, p99 (ms) and errors from wrk with one thread"
-    with tempfile.NamedTemporaryFile('w', suffix='.lua', delete=False) as f:
-        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                f'wrk.body = [[{body.decode()}]]\n')
-    out = subprocess.run(['wrk', '-t1', f'-c{conns}', f'-d{int(seconds)}s', '--latency', '-s', f.name, url],
-                         capture_output=True, text=True).stdout
-    os.unlink(f.name)
+def wrk_lua(body: str, extra: str = '') -> str:
+    "A wrk script that POSTs `body` as JSON, then `extra` Lua"
+    return f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[{body}]]\n{extra}'
+
+
+def parse_wrk(out: str) -> dict:
+    "requests/s, p50, p99 (ms) and errors from the output of wrk --latency"
     ms = lambda s: float(s[:-2]) if s.endswith('ms') else float(s[:-2]) / 1000 if s.endswith('us') else float(s[:-1]) * 1000
     lat = dict(re.findall(r'^\s+(50|99)%\s+(\S+)\s*$', out, re.M))
     if '99' not in lat or 'Requests/sec' not in out: raise RuntimeError(f'cannot read wrk output:\n{out}')
@@ -62,6 +61,15 @@ def wrk(url: str, body: bytes, conns: int, seconds: float) -> dict:
     errors += sum(int(x) for x in re.findall(r'(?:connect|read|write|timeout) (\d+)', out))
     return dict(req_s=float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1)), p50_ms=ms(lat['50']), p99_ms=ms(lat['99']),
                 errors=errors)
+
+
+def wrk(url: str, body: bytes, conns: int, seconds: float) -> dict:
+    "requests/s, p50, p99 (ms) and errors from wrk with one thread"
+    with tempfile.NamedTemporaryFile('w', suffix='.lua', delete=False) as f: f.write(wrk_lua(body.decode()))
+    out = subprocess.run(['wrk', '-t1', f'-c{conns}', f'-d{int(seconds)}s', '--latency', '-s', f.name, url],
+                         capture_output=True, text=True).stdout
+    os.unlink(f.name)
+    return parse_wrk(out)
 
 
 def baseline(model_dir, port: int):

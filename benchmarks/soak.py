@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from captcha_nb.serve import PredictionLog, start_server, stop_server
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve_bench import sample_png  # noqa: E402
+from serve_bench import parse_wrk, sample_png, wrk_lua  # noqa: E402
 
 
 def rss_mb(pid) -> dict:
@@ -43,10 +43,8 @@ def run_wrk(url, body, n, clients) -> str:
     # (wrk's main thread sleeps for the whole -d duration even when every thread has stopped)
     with tempfile.TemporaryDirectory() as d:
         done_mark, script = Path(d)/'done', Path(d)/'soak.lua'
-        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                          f'wrk.body = [[{body}]]\nlocal count = 0\n'
-                          'response = function(status, headers, body)\n  count = count + 1\n'
-                          f'  if count == {n} then io.open("{done_mark}", "w"):close(); wrk.thread:stop() end\nend\n')
+        script.write_text(wrk_lua(body, 'local count = 0\nresponse = function(status, headers, body)\n  count = count + 1\n'
+                                        f'  if count == {n} then io.open("{done_mark}", "w"):close(); wrk.thread:stop() end\nend\n'))
         p = subprocess.Popen(['wrk', '-t1', f'-c{clients}', '-d600s', '--latency', '-s', str(script), url],
                              stdout=subprocess.PIPE, text=True)
         while p.poll() is None and not done_mark.exists(): time.sleep(0.2)
@@ -74,17 +72,13 @@ if __name__ == '__main__':
     # what the server answered (wrk stops counting at N while a few requests are still in flight)
     answered = counter(metrics, 'captcha_requests', path='/predict', status='200')
     done = int(re.search(r'(\d+) requests in', out).group(1))
-    errors = sum(int(x) for x in re.findall(r'Non-2xx or 3xx responses: (\d+)', out))
-    errors += sum(int(x) for x in re.findall(r'(?:connect|read|write|timeout) (\d+)', out))
-    ms = lambda s: float(s[:-2]) if s.endswith('ms') else float(s[:-2]) / 1000 if s.endswith('us') else float(s[:-1]) * 1000
-    lat = dict(re.findall(r'^\s+(50|99)%\s+(\S+)$', out, re.M))
+    load = parse_wrk(out)
     rows = len(PredictionLog(log).read()[0])
     log_errors = int(counter(metrics, 'captcha_prediction_log_errors'))
-    res = dict(requests=done, clients=a.clients, errors=errors, req_s=float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1)),
-               p50_ms=ms(lat['50']), p99_ms=ms(lat['99']), logged_rows=rows, answered=int(answered), log_errors=log_errors,
+    res = dict(requests=done, clients=a.clients, **load, logged_rows=rows, answered=int(answered), log_errors=log_errors,
                rss_start_mb=start, rss_end_mb=end,
                rss_growth_mb=round(sum(end.get(k, 0) for k in start) - sum(start.values()), 1))
-    print(f"{done} requests at {a.clients} clients: {errors} errors, {res['req_s']} req/s, p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
+    print(f"{done} requests at {a.clients} clients: {res['errors']} errors, {res['req_s']} req/s, p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
     print(f"RSS per process start {start} MB, end {end} MB (total growth {res['rss_growth_mb']} MB); "
           f"prediction log {rows} rows for {int(answered)} answered requests, {log_errors} failed log writes")
     print(json.dumps(res))

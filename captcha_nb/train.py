@@ -37,7 +37,8 @@ def training_data(task:str='char', real_dirs:str='', synth_dirs:str='', n_synth:
     n_synth_all = 0
     for d in _dirs(synth_dirs):  # split by file name: the files come sorted by class
         ls = import_folder(d, task, alphabet, length, progress=progress)
-        for it, path in zip(ls.items, ls.paths): splits['valid' if split_of(Path(path).name, seed, share, 0) == 'valid' else 'train'].append(it)
+        by_name = split_set(ls, seed, share, 0)
+        splits['train'] += by_name['train']; splits['valid'] += by_name['valid']
         n_synth_all += len(ls.items); summary['sources'].append(dict(kind='synthetic', path=str(d), **ls.summary()))
     if n_synth:  # generated in random order, so the first ones are as good a valid set as any
         gen = synth_items(n_synth, task, alphabet, text_len, seed=seed, progress=progress, style=synth_style)
