@@ -6,17 +6,21 @@ PY    := $(BIN)/python
 STAMP := $(VENV)/.installed
 PIP_VERSION := 26.3
 
-# Main job defaults (override: make run N_SYNTH=5000 EPOCHS=2)
+# Main job defaults (override: make run N_SYNTH=5000 EPOCHS=2 READER_MINUTES=4)
 N_SYNTH ?= 12000
 EPOCHS  ?= 5
 MODEL_DIR ?= models/default
+N_READER ?= 40000
+READER_MINUTES ?= 8
+READER_DIR ?= models/reader
 PORT ?= 8000
+TIMED := tools/timed.sh
 
 export DVC_NO_ANALYTICS=1
 export WANDB_MODE ?= offline
 export WANDB_SILENT=true
 
-.PHONY: help install run data train export serve test lab clean-install readme sync
+.PHONY: help install run data train reader export serve test lab clean-install readme sync
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -29,22 +33,39 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (captcha_nb)" >/dev/null
 	touch $@
 
-run: install data train export serve  ## the main job: synthetic data -> training -> ONNX -> LitServe on 127.0.0.1:$(PORT)
+run: install  ## the main job: synthetic data -> character model + general CAPTCHA reader -> ONNX -> LitServe on 127.0.0.1:$(PORT)
+	@$(TIMED) --reset
+	@$(TIMED) "data" $(MAKE) --no-print-directory data
+	@$(TIMED) "train characters" $(MAKE) --no-print-directory train
+	@$(TIMED) "train general reader" $(MAKE) --no-print-directory reader
+	@$(TIMED) "export both to ONNX" $(MAKE) --no-print-directory export
+	@echo "=== where the time went"; $(TIMED) --summary
+	$(MAKE) --no-print-directory serve
 
-data: install  ## synthetic training and evaluation crops into data/ (deterministic; tracked by data.dvc)
+data: install  ## synthetic crops and whole CAPTCHAs (general style) into data/ (deterministic; tracked by data.dvc)
 	$(BIN)/captcha-data synth --n $(N_SYNTH) --task char --dest data/synth/char --seed 0 --quiet
 	$(BIN)/captcha-data synth --n 2000 --task char --dest data/synth/eval --seed 1 --quiet
+	$(BIN)/captcha-data synth --n $(N_READER) --task captcha --style general --length 4-8 --case lower --workers 2 \
+	  --dest data/synth/reader --seed 2 --quiet
 
 train: install  ## train the default character model with papermill (writes $(MODEL_DIR))
 	mkdir -p $(MODEL_DIR)
-	$(BIN)/papermill nbs/03_train.ipynb $(MODEL_DIR)/train.ipynb --cwd nbs -p task char -p synth_dirs ../data/synth/char \
-	  -p n_synth 0 -p epochs $(EPOCHS) -p out_dir ../$(MODEL_DIR) -p wandb_mode $(WANDB_MODE) -p executed_nb $(MODEL_DIR)/train.ipynb
+	$(BIN)/papermill nbs/03_train.ipynb $(MODEL_DIR)/train.ipynb --log-output --no-progress-bar -p task char \
+	  -p synth_dirs data/synth/char -p n_synth 0 -p epochs $(EPOCHS) -p out_dir $(MODEL_DIR) -p wandb_mode $(WANDB_MODE) \
+	  -p executed_nb $(MODEL_DIR)/train.ipynb
 
-export: install  ## ONNX fp32 + int8 next to the Learner
+reader: install  ## train the general whole-CAPTCHA reader on synthetic data only, in READER_MINUTES (writes $(READER_DIR))
+	mkdir -p $(READER_DIR)
+	$(BIN)/papermill nbs/03_train.ipynb $(READER_DIR)/train.ipynb --log-output --no-progress-bar -p task captcha \
+	  -p synth_dirs data/synth/reader -p n_synth 0 -p case lower -p text_len 4-8 -p minutes $(READER_MINUTES) -p valid_pct 0.05 \
+	  -p lr 0.002 -p out_dir $(READER_DIR) -p wandb_mode $(WANDB_MODE) -p executed_nb $(READER_DIR)/train.ipynb
+
+export: install  ## ONNX fp32 + int8 next to each Learner
 	$(BIN)/captcha-export $(MODEL_DIR)
+	$(BIN)/captcha-export $(READER_DIR)
 
-serve: install  ## serve $(MODEL_DIR)/model.onnx on 127.0.0.1:$(PORT)
-	$(BIN)/captcha-serve --model $(MODEL_DIR)/model.onnx --host 127.0.0.1 --port $(PORT)
+serve: install  ## serve both models on 127.0.0.1:$(PORT): characters at /predict, whole CAPTCHAs at /solve
+	$(BIN)/captcha-serve --model $(MODEL_DIR)/model.onnx --model $(READER_DIR)/model.onnx --host 127.0.0.1 --port $(PORT)
 
 test: install  ## every test: nbdev-test, pytest, ruff, nbdev sync, README sync, coverage
 	tools/test.sh

@@ -65,6 +65,6 @@ if __name__ == '__main__':
             params = [x for k, v in [*a.param, *zip(names, combo)] for x in ('-p', k, v)]
             print(f'{name}: training', flush=True)
             r = subprocess.run([str(Path(sys.executable).parent/'papermill'), str(ROOT/'nbs'/'03_train.ipynb'), str(d/'train.ipynb'),
-                                '--cwd', str(ROOT/'nbs'), '--no-progress-bar', *params, '-p', 'out_dir', str(d)])
+                                '--no-progress-bar', *params, '-p', 'out_dir', str(d)])
             if r.returncode: print(f'{name}: failed ({r.returncode}), see {d}/train.ipynb')
     if not table(out): sys.exit(f'no finished runs in {out}')

@@ -19,26 +19,26 @@ need() { [ -d "$SHARED/$1" ] || { echo "recipe $RECIPE needs $SHARED/$1 (set SHA
 case "$RECIPE" in
   chars)
     need kaggle_chars
-    P=(-p task char -p real_dirs "$SHARED/kaggle_chars" -p n_synth 20000 -p epochs 8 -p lr 0.003) ;;
+    P=(-p task char -p real_dirs "$SHARED/kaggle_chars" -p n_synth 20000 -p epochs 8 -p lr 0.003 -p valid_pct 0.15 -p test_pct 0.15) ;;
   chars-synth-only)
     need kaggle_chars
     P=(-p task char -p n_synth 20000 -p epochs 8 -p lr 0.003 -p eval_dirs "$SHARED/kaggle_chars") ;;
   captcha-v2)
     need captcha_images_v2
-    P=(-p task captcha -p real_dirs "$SHARED/captcha_images_v2" -p alphabet 2345678bcdefgmnpwxy -p n_synth 3000
-       -p real_repeat 3 -p epochs 12 -p lr 0.002 -p bs 32) ;;
+    P=(-p task captcha -p real_dirs "$SHARED/captcha_images_v2" -p n_synth 3000 -p synth_style v2
+       -p real_repeat 3 -p epochs 12 -p lr 0.002 -p bs 32 -p valid_pct 0.15 -p test_pct 0.15) ;;
   scheme2)
     need scheme2_captchas
     # from scratch its CTC loss was still on the all-blank plateau after 7 epochs; from the captcha-v2 model it learns in 2
     INIT="${INIT:-$ROOT/models/captcha-v2}"
     [ -f "$INIT/learner.pkl" ] || { echo "recipe scheme2 starts from $INIT: run benchmarks/train.sh captcha-v2 $INIT first (or set INIT=...)" >&2; exit 2; }
-    P=(-p task captcha -p real_dirs "$SHARED/scheme2_captchas" -p alphabet 2345678abcdefghkmnprwxy -p n_synth 2000
-       -p synth_style outline -p real_repeat 2 -p epochs 12 -p lr 0.002 -p bs 32 -p init_from "$INIT") ;;
+    P=(-p task captcha -p real_dirs "$SHARED/scheme2_captchas" -p n_synth 2000
+       -p synth_style outline -p real_repeat 2 -p epochs 12 -p lr 0.002 -p bs 32 -p init_from "$INIT" -p valid_pct 0.15 -p test_pct 0.15) ;;
   *) echo "unknown recipe $RECIPE (chars, chars-synth-only, captcha-v2, scheme2)" >&2; exit 2 ;;
 esac
 
 start=$(date +%s)
-"$BIN/papermill" "$ROOT/nbs/03_train.ipynb" "$OUT/train.ipynb" --cwd "$ROOT/nbs" --no-progress-bar \
+"$BIN/papermill" "$ROOT/nbs/03_train.ipynb" "$OUT/train.ipynb" --no-progress-bar \
   "${P[@]}" -p out_dir "$OUT" -p wandb_mode "$WANDB_MODE" -p executed_nb "$OUT/train.ipynb"
 "$BIN/captcha-export" "$OUT"
 echo "recipe $RECIPE done in $(( $(date +%s) - start ))s: $OUT/model.onnx"

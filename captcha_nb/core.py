@@ -12,10 +12,11 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['ALPHABET', 'CHAR_SIZE', 'CAPTCHA_SIZE', 'TEXT_LEN', 'NORM_MEAN', 'NORM_STD', 'MAX_PIXELS', 'MAX_BYTES', 'FEATURES',
-           'IMAGE_EXTS', 'check_alphabet', 'label_from_path', 'is_char_file', 'seed_everything', 'ImageLoadError',
-           'load_image', 'resize_gray', 'to_input', 'softmax', 'ctc_greedy_decode', 'batch_features', 'image_features',
-           'score_texts', 'image_files']
+__all__ = ['ALPHABET', 'CHAR_SIZE', 'CAPTCHA_SIZE', 'TEXT_LEN', 'NORM_MEAN', 'NORM_STD', 'MAX_PIXELS', 'MAX_BYTES',
+           'RESIZE_MODES', 'CASES', 'FEATURES', 'IMAGE_EXTS', 'check_alphabet', 'label_from_path', 'is_char_file',
+           'seed_everything', 'ImageLoadError', 'load_image', 'letterbox', 'resize_gray', 'to_input', 'softmax',
+           'ctc_greedy_decode', 'ctc_decode', 'check_case', 'fold_case', 'fold_alphabet', 'length_range',
+           'batch_features', 'image_features', 'score_texts', 'image_files']
 
 # %% ../nbs/00_core.ipynb #c01534fe
 ALPHABET = '2345678abcdefgmnpwxy'  # default: the 20 classes of the Kaggle character crops
@@ -126,14 +127,34 @@ def load_image(src) -> Image.Image:
         raise ImageLoadError(f'corrupt or truncated image: {e}') from e
 
 # %% ../nbs/00_core.ipynb #6ae3729b
-def resize_gray(im:Image.Image, size=CHAR_SIZE) -> Image.Image:
-    "`im` as grayscale of `size` (width, height)"
-    im = load_image(im) if im.mode != 'L' else im
-    return im if im.size == tuple(size) else im.resize(tuple(size), Image.BILINEAR)
+RESIZE_MODES = ('stretch', 'letterbox')
 
-def to_input(src, size=CHAR_SIZE, mean=NORM_MEAN, std=NORM_STD) -> np.ndarray:
+def _border_value(a:np.ndarray) -> int:
+    "Median grey of an image's outermost pixels: its background, for padding"
+    return int(np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])))
+
+def letterbox(im:Image.Image, size) -> Image.Image:
+    "Grey `im` scaled to fit inside `size` (width, height) with its aspect kept, centred on its own border colour"
+    W, H = size
+    w, h = im.size
+    k = min(W / w, H / h)
+    nw, nh = max(1, min(W, round(w * k))), max(1, min(H, round(h * k)))
+    small = im if (nw, nh) == (w, h) else im.resize((nw, nh), Image.BILINEAR)
+    if (nw, nh) == (W, H): return small
+    out = Image.new('L', (W, H), _border_value(np.asarray(small)))
+    out.paste(small, ((W - nw) // 2, (H - nh) // 2))
+    return out
+
+def resize_gray(im:Image.Image, size=CHAR_SIZE, resize:str='stretch') -> Image.Image:
+    "`im` as grayscale of `size` (width, height): stretched to it, or letterboxed (aspect kept)"
+    if resize not in RESIZE_MODES: raise ValueError(f'resize must be one of {RESIZE_MODES}, not {resize!r}')
+    im = load_image(im) if im.mode != 'L' else im
+    if im.size == tuple(size): return im
+    return letterbox(im, size) if resize == 'letterbox' else im.resize(tuple(size), Image.BILINEAR)
+
+def to_input(src, size=CHAR_SIZE, mean=NORM_MEAN, std=NORM_STD, resize:str='stretch') -> np.ndarray:
     "Any image source -> normalised float32 model input of shape (1, H, W)"
-    a = np.asarray(resize_gray(load_image(src), size), dtype=np.float32) / 255.0
+    a = np.asarray(resize_gray(load_image(src), size, resize), dtype=np.float32) / 255.0
     return ((a - mean) / std)[None]
 
 # %% ../nbs/00_core.ipynb #dca68879
@@ -151,6 +172,85 @@ def ctc_greedy_decode(probs:np.ndarray, alphabet:str) -> tuple[str, list[float]]
         elif k != 0: confs[-1] = max(confs[-1], c)
         prev = k
     return ''.join(text), confs
+
+# %% ../nbs/00_core.ipynb #532b7fa0
+def _best_path(logp:np.ndarray, min_len:int, max_len:int) -> list[int]|None:
+    "Most probable CTC path (symbol per step, 0 = blank) whose collapsed text has min_len..max_len symbols"
+    T, K = logp.shape
+    L = max_len
+    score = np.full((L + 1, K), -np.inf)
+    score[0, 0] = logp[0, 0]
+    if L: score[1, 1:] = logp[0, 1:]
+    back = np.zeros((T, L + 1, K, 2), dtype=np.int32)  # (previous n, previous symbol)
+    n_idx, k_idx = np.arange(L + 1)[:, None], np.arange(K)[None, :]
+    for t in range(1, T):
+        new, b = np.full_like(score, -np.inf), back[t]
+        kb = score.argmax(1)                                   # blank: from the best state with the same count
+        new[:, 0] = score[n_idx[:, 0], kb] + logp[t, 0]; b[:, 0, 0] = n_idx[:, 0]; b[:, 0, 1] = kb
+        stay = score[:, 1:]                                    # the same symbol again: no new character
+        prev = score[:-1]                                      # a new character: from any other symbol, one fewer
+        order = np.argsort(-prev, axis=1)[:, :2]
+        first, second = order[:, 0], order[:, 1]
+        best_other = np.where(first[:, None] == k_idx[:, 1:], prev[np.arange(L), second][:, None], prev[np.arange(L), first][:, None])
+        arg_other = np.where(first[:, None] == k_idx[:, 1:], second[:, None], first[:, None])
+        go = np.full((L + 1, K - 1), -np.inf); go[1:] = best_other
+        take_stay = stay >= go
+        new[:, 1:] = np.where(take_stay, stay, go) + logp[t, 1:]
+        b[:, 1:, 0] = np.where(take_stay, n_idx, n_idx - 1)
+        ag = np.zeros((L + 1, K - 1), dtype=np.int32); ag[1:] = arg_other
+        b[:, 1:, 1] = np.where(take_stay, k_idx[:, 1:], ag)
+        score = new
+    ends = score[min_len:L + 1]
+    if not np.isfinite(ends).any(): return None
+    n, k = np.unravel_index(np.argmax(ends), ends.shape); n += min_len
+    path = [int(k)]
+    for t in range(T - 1, 0, -1):
+        n, k = back[t, n, k]; path.append(int(k))
+    return path[::-1]
+
+def ctc_decode(probs:np.ndarray, alphabet:str, allowed:str=None, min_len:int=None, max_len:int=None) -> tuple[str, list[float]]:
+    "Text and per-character confidences from (T, 1+len(alphabet)) probabilities, keeping to `allowed` characters and `min_len`..`max_len`"
+    if allowed:
+        keep = np.array([0] + [i + 1 for i, c in enumerate(alphabet) if c in set(allowed)])
+        probs = probs[:, keep] / probs[:, keep].sum(-1, keepdims=True)
+        alphabet = ''.join(alphabet[i - 1] for i in keep[1:])
+    T = probs.shape[0]
+    lo, hi = max(0, min_len or 0), min(T, max_len if max_len else T)
+    if (lo, hi) == (0, T): return ctc_greedy_decode(probs, alphabet)
+    path = _best_path(np.log(np.clip(probs, 1e-30, None)), lo, max(lo, hi)) if lo <= T else None
+    if path is None: return ctc_greedy_decode(probs, alphabet)  # no path of that length fits: read what is there
+    text, confs, prev = [], [], 0
+    for t, k in enumerate(path):
+        if k and k != prev: text.append(alphabet[k - 1]); confs.append(float(probs[t, k]))
+        elif k: confs[-1] = max(confs[-1], float(probs[t, k]))
+        prev = k
+    return ''.join(text), confs
+
+# %% ../nbs/00_core.ipynb #4ee2cb45
+CASES = ('keep', 'lower')
+
+def check_case(case:str) -> str:
+    if case not in CASES: raise ValueError(f'case must be one of {CASES}, not {case!r}')
+    return case
+
+def fold_case(text:str, case:str='keep') -> str:
+    "`text` as a model with this `case` handling reads it"
+    return text.lower() if check_case(case) == 'lower' else text
+
+def fold_alphabet(alphabet:str, case:str='keep') -> str:
+    "The characters of `alphabet` after `fold_case`, first occurrence kept, order kept"
+    return ''.join(dict.fromkeys(fold_case(alphabet, case)))
+
+# %% ../nbs/00_core.ipynb #e198dd67
+def length_range(length) -> tuple[int, int]:
+    "(shortest, longest) text length from `5`, `(4, 8)` or `'4-8'`"
+    if isinstance(length, str):
+        lo, sep, hi = length.partition('-')
+        try: length = (int(lo), int(hi)) if sep else int(lo)
+        except ValueError: raise ValueError(f'length must be a number or a range like 4-8, not {length!r}') from None
+    lo, hi = (length, length) if isinstance(length, (int, np.integer)) else tuple(length)
+    if not 1 <= lo <= hi: raise ValueError(f'lengths must satisfy 1 <= shortest <= longest, not {lo}..{hi}')
+    return int(lo), int(hi)
 
 # %% ../nbs/00_core.ipynb #3d7f0453
 FEATURES = ('width', 'height', 'aspect', 'brightness', 'contrast', 'ink_ratio', 'sharpness')

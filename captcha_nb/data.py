@@ -17,9 +17,11 @@ from tqdm.auto import tqdm
 from .core import *
 
 # %% auto #0
-__all__ = ['STYLES', 'TASKS', 'shared_data', 'show_grid', 'synth_fonts', 'render_captcha', 'char_crop', 'check_task',
-           'synth_items', 'save_items', 'LabelledSet', 'detect_task', 'import_folder', 'split_of', 'split_set',
-           'TextEncoder', 'to_image_tensor', 'augmentations', 'make_dls', 'write_synth', 'captcha_data']
+__all__ = ['STYLES', 'DIGITS', 'LOWER', 'UPPER', 'GENERAL_ALPHABET', 'TASKS', 'MODEL_HEIGHT', 'AUGMENTS', 'shared_data',
+           'show_grid', 'synth_fonts', 'render_captcha', 'char_crop', 'general_fonts', 'render_general', 'random_text',
+           'check_task', 'synth_items', 'save_items', 'LabelledSet', 'detect_task', 'import_folder', 'input_size_for',
+           'Scheme', 'infer_scheme', 'split_of', 'split_key', 'split_set', 'TextEncoder', 'to_image_tensor',
+           'augmentations', 'make_dls', 'write_synth', 'captcha_data']
 
 # %% ../nbs/01_data.ipynb #4176f1bb
 def shared_data(name:str='') -> Path|None:
@@ -104,11 +106,11 @@ def _crossing_line(draw, x0, x1, h, rng, width:int=None):
                   fill=255, width=2, joint='curve')
 
 # %% ../nbs/01_data.ipynb #72db92d6
-STYLES = ('v2', 'outline')
+STYLES = ('v2', 'outline', 'general')
 
 def render_captcha(text:str, rng:np.random.Generator, size=CAPTCHA_SIZE, fonts=None, style:str='v2'):
     "Render `text` as a CAPTCHA in a real scheme's style; returns the image and each character's box"
-    if style not in STYLES: raise ValueError(f'style must be one of {STYLES}, not {style!r}')
+    if style not in STYLES[:2]: raise ValueError(f'style must be one of {STYLES[:2]}, not {style!r} (render_general draws the general style)')
     fonts, outline = fonts or synth_fonts(), style == 'outline'
     w, h = size
     ink = Image.new('L', size, 0)
@@ -159,6 +161,203 @@ def char_crop(captcha:Image.Image, box, rng:np.random.Generator, size=CHAR_SIZE,
     if rng.random() < 0.05: a = np.where(a < rng.uniform(90, 160), 0, 255)
     return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
 
+# %% ../nbs/01_data.ipynb #d75b163e
+import string
+DIGITS, LOWER, UPPER = string.digits, string.ascii_lowercase, string.ascii_uppercase
+GENERAL_ALPHABET = DIGITS + LOWER   # what the general reader answers: case folded (it reads A as a)
+
+def general_fonts() -> list[Path]:
+    "Every text face matplotlib ships (DejaVu, STIX, Computer Modern) and Droid Sans Mono, in a fixed order"
+    import matplotlib
+    ttf = Path(matplotlib.get_data_path())/'fonts'/'ttf'
+    skip = ('STIXSiz', 'STIXNonUni', 'cmex', 'cmsy', 'cmmi', 'LastResort')  # symbol faces: no letters
+    fonts = sorted(p for p in ttf.glob('*.ttf') if not p.name.startswith(skip) and 'Display' not in p.name)
+    return fonts + [f for f in synth_fonts() if f.parent != ttf]
+
+# %% ../nbs/01_data.ipynb #64f610bc
+from functools import lru_cache
+from PIL import ImageChops
+
+@lru_cache(maxsize=2048)
+def _font(path, size:int): return ImageFont.truetype(str(path), size)
+
+def _grey(c) -> float: return 0.299*c[0] + 0.587*c[1] + 0.114*c[2]
+
+def _ink_colour(rng, background_grey:float, dark:bool, contrast:float=80) -> np.ndarray:
+    "A random colour at least `contrast` grey levels away from the background, so the text stays readable in grey"
+    for _ in range(30):
+        c = rng.integers(0, 256, 3).astype(np.float32)
+        g = _grey(c)
+        if (g >= background_grey + contrast) if dark else (g <= background_grey - contrast): return c
+    return np.full(3, 255. if dark else 0., np.float32)
+
+def _paper(rng, dark:bool) -> np.ndarray:
+    "A background colour: white mixed with a little of a colour, or a dark one"
+    c = rng.integers(0, 256, 3).astype(np.float32)
+    return c * rng.uniform(0.05, 0.35) if dark else 255 - (255 - c) * rng.uniform(0, 0.45)
+
+def _background(w:int, h:int, rng, dark:bool) -> tuple[np.ndarray, bool]:
+    "(h, w, 3) float background and whether the image is transparent there"
+    kind = rng.choice(['solid', 'white', 'gradient', 'texture', 'transparent'], p=[.3, .2, .25, .15, .1])
+    if kind in ('white', 'transparent') and not dark: return np.full((h, w, 3), 255, np.float32), kind == 'transparent'
+    if kind == 'gradient':
+        a, b = _paper(rng, dark), _paper(rng, dark)
+        yy, xx = np.mgrid[0:h, 0:w]
+        ang = rng.uniform(0, 2*np.pi)
+        t = np.cos(ang)*xx/w + np.sin(ang)*yy/h
+        t = (t - t.min()) / (np.ptp(t) + 1e-6)
+        return a + (b - a) * t[..., None], False
+    base = np.ones((h, w, 3), np.float32) * _paper(rng, dark)
+    if kind != 'texture': return base, False
+    k = int(rng.integers(3, 12))  # smooth blotches: low-resolution noise blown up
+    noise = rng.normal(0, rng.uniform(10, 35), (k, max(2, k*w//h), 3)).astype(np.float32)
+    noise = np.stack([np.asarray(Image.fromarray(noise[..., i]).resize((w, h), Image.BICUBIC)) for i in range(3)], -1)
+    return np.clip(base + noise, 0, 255), False
+
+def _glyph_mask(ch:str, font, size:int, stroke:int, rotate:float) -> tuple[Image.Image, float]:
+    "Mask of one character cropped to its ink, and its centre's height above the baseline"
+    f = _font(font, size)
+    l, t, r, b = f.getbbox(ch, stroke_width=stroke, anchor='ls')
+    im = Image.new('L', (r - l + 8, b - t + 8), 0)
+    ImageDraw.Draw(im).text((4 - l, 4 - t), ch, font=f, fill=255, stroke_width=stroke, stroke_fill=255, anchor='ls')
+    if rotate: im = im.rotate(rotate, resample=Image.BILINEAR, expand=True)
+    box = im.getbbox()
+    return (im.crop(box) if box else im), -(t + b) / 2
+
+def _hollow(mask:Image.Image, width:int) -> Image.Image:
+    "The outline of a glyph"
+    return ImageChops.subtract(mask, mask.filter(ImageFilter.MinFilter(2*width + 1)))
+
+def _dotted(mask:Image.Image, rng) -> Image.Image:
+    "A glyph drawn as a lattice of dots or a cross-hatch"
+    m = np.asarray(mask) > 100
+    yy, xx = np.mgrid[0:m.shape[0], 0:m.shape[1]]
+    step = int(rng.integers(2, 4))
+    pat = ((yy + xx) % step == 0) | ((yy - xx) % step == 0) if rng.random() < 0.5 else (yy % 2 == 0) & (xx % 2 == 0)
+    return Image.fromarray((m & pat).astype(np.uint8) * 255)
+
+def _fuzz(mask:Image.Image, rng) -> Image.Image:
+    "Ragged stroke edges: pixels spread randomly around the ink"
+    a = np.asarray(mask, np.float32); h, w = a.shape; s = int(rng.integers(1, 3))
+    ys = np.clip(np.arange(h)[:, None] + rng.integers(-s, s + 1, (h, w)), 0, h - 1)
+    xs = np.clip(np.arange(w)[None] + rng.integers(-s, s + 1, (h, w)), 0, w - 1)
+    return Image.fromarray(np.maximum(a, a[ys, xs] * rng.uniform(0.5, 0.9)).astype(np.uint8))
+
+def _curve(draw, w:int, h:int, rng, width:int, dotted:bool=False):
+    "A wavy line across most of the image"
+    xs = np.linspace(rng.uniform(-0.1, 0.3)*w, rng.uniform(0.7, 1.1)*w, 24)
+    amp, freq, phase = rng.uniform(0, 0.35)*h, rng.uniform(0.3, 2.5), rng.uniform(0, 2*np.pi)
+    ys = rng.uniform(0.2, 0.8)*h + rng.uniform(-0.3, 0.3)*(xs - xs[0])*h/w + amp*np.sin(np.linspace(0, freq*np.pi, 24) + phase)
+    pts = list(zip(xs.tolist(), ys.tolist()))
+    if not dotted: return draw.line(pts, fill=255, width=width, joint='curve')
+    r = max(1, width // 2)
+    for (xa, ya), (xb, yb) in zip(pts, pts[1:]):
+        for s in np.linspace(0, 1, 6, endpoint=False):
+            x, y = xa + s*(xb - xa), ya + s*(yb - ya)
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
+
+def _dots(w:int, h:int, rng, n:int, r_max:float) -> Image.Image:
+    "A mask of `n` round dots"
+    m = Image.new('L', (w, h), 0); d = ImageDraw.Draw(m)
+    for x, y, r in zip(rng.uniform(0, w, n), rng.uniform(0, h, n), rng.uniform(0.3, r_max, n)):
+        d.ellipse((x - r, y - r, x + r, y + r), fill=255)
+    return m
+
+def _wave(a:np.ndarray, rng) -> np.ndarray:
+    "Shift columns up and down (and sometimes rows sideways) along sine waves"
+    h, w = a.shape[:2]
+    if rng.random() < 0.6:
+        shift = (rng.uniform(0.5, 0.08*h + 1) * np.sin(2*np.pi*np.arange(w)/rng.uniform(0.5*w, 2*w) + rng.uniform(0, 7))).round().astype(int)
+        a = a[np.clip(np.arange(h)[:, None] - shift[None], 0, h - 1), np.arange(w)[None]]
+    if rng.random() < 0.3:
+        shift = (rng.uniform(0.5, 2.5) * np.sin(2*np.pi*np.arange(h)/rng.uniform(0.5*h, 2*h) + rng.uniform(0, 7))).round().astype(int)
+        a = a[np.arange(h)[:, None], np.clip(np.arange(w)[None] - shift[:, None], 0, w - 1)]
+    return a
+
+# %% ../nbs/01_data.ipynb #13d56934
+def render_general(text:str, rng:np.random.Generator, size=None, fonts=None) -> Image.Image:
+    "`text` as a CAPTCHA of a random scheme (RGB, or RGBA with a transparent background); `size` (w, h) or random"
+    fonts = fonts or general_fonts()
+    if size is None:
+        h = int(rng.integers(30, 90)); w = int(h * rng.uniform(2.2, 5.5))
+    else: w, h = size
+    dark = rng.random() < 0.08
+    paper, transparent = _background(w, h, rng, dark)
+    contrast = 80 if rng.random() < 0.8 else rng.uniform(40, 80)  # some schemes draw faint text
+    ink_col = _ink_colour(rng, float(_grey(paper.mean((0, 1)))), dark, contrast)
+    # the glyphs: one font, one style, sizes, rotations and spacing drawn per image
+    font = fonts[int(rng.integers(len(fonts)))]
+    fsize = max(8, int(h * rng.uniform(0.5, 0.95)))
+    style = rng.choice(['fill', 'hollow', 'dotted', 'fuzzy'], p=[.62, .12, .12, .14]) if fsize >= 24 else 'fill'
+    stroke = int(rng.choice([0, 0, 0, 1, 1, 2])) if style in ('fill', 'fuzzy') else 0
+    max_rot = rng.choice([0, 8, 20, 35], p=[.2, .35, .3, .15])
+    glyphs = [_glyph_mask(c, font, fsize, stroke, rng.uniform(-max_rot, max_rot) if max_rot else 0) for c in text]
+    masks, above = [g for g, _ in glyphs], [a for _, a in glyphs]
+    if style == 'hollow': masks = [_hollow(m, int(rng.integers(1, 3))) for m in masks]
+    elif style == 'dotted': masks = [_dotted(m, rng) for m in masks]
+    scale = rng.uniform(0.85, 1.15, len(masks))
+    masks = [m.resize((max(1, int(m.width*s*rng.uniform(0.85, 1.2))), max(1, int(m.height*s))), Image.BILINEAR) for m, s in zip(masks, scale)]
+    above = [a*s for a, s in zip(above, scale)]
+    spacing = rng.uniform(0.65, 1.35)
+    steps = [m.width * spacing + rng.uniform(-1, 2) for m in masks]
+    width = sum(steps[:-1]) + masks[-1].width
+    k = min(1.0, w * rng.uniform(0.75, 0.97) / width, h * 0.98 / max(m.height for m in masks))
+    if k < 1.0:  # shrink everything alike to fit
+        masks = [m.resize((max(1, int(m.width*k)), max(1, int(m.height*k))), Image.BILINEAR) for m in masks]
+        steps, width, above = [s*k for s in steps], width*k, [a*k for a in above]
+    x = rng.uniform(0.02*w, max(0.02*w, 0.98*w - width))
+    baseline, jitter = h/2 + fsize*k*0.33 + rng.uniform(-0.12, 0.12)*h, rng.uniform(0, 0.12)*h
+    ink = Image.new('L', (w, h), 0)
+    colours = Image.new('RGB', (w, h), tuple(int(v) for v in ink_col))
+    one_colour = rng.random() < 0.7
+    for m, step, a in zip(masks, steps, above):
+        y = int(np.clip(baseline - a - m.height/2 + rng.uniform(-jitter, jitter), 0, max(0, h - m.height)))
+        if not one_colour:
+            c = _ink_colour(rng, float(_grey(paper.mean((0, 1)))), dark, contrast)
+            ImageDraw.Draw(colours).rectangle((int(x), 0, int(x) + m.width, h), fill=tuple(int(v) for v in c))
+        ink.paste(255, (int(x), y), m)
+        x += step
+    if style == 'fuzzy': ink = _fuzz(ink, rng)
+    # noise in the text's colour: lines, curves, speckle; noise in other colours: dots, blobs, background lines
+    lines = Image.new('L', (w, h), 0); ld = ImageDraw.Draw(lines)
+    for _ in range(int(rng.choice([0, 0, 1, 1, 2, 3]))):
+        lw = int(rng.integers(1, max(2, h // 12) + 1))
+        if rng.random() < 0.6: _curve(ld, w, h, rng, lw, dotted=style == 'dotted' and rng.random() < 0.7)
+        else: ld.line([(rng.uniform(0, .3)*w, rng.uniform(0, h)), (rng.uniform(.7, 1)*w, rng.uniform(0, h))], fill=255, width=lw)
+    ink = ImageChops.lighter(ink, lines)
+    others = []
+    speck = int(rng.choice([0, 1, 2, 3], p=[.5, .2, .2, .1]))
+    if speck:
+        sp = _dots(w, h, rng, int(w*h*rng.uniform(0.002, 0.012)*speck), 1.0 + speck*0.5)
+        if rng.random() < 0.6: ink = ImageChops.lighter(ink, sp)
+        else: others.append((sp, rng.integers(0, 256, 3).astype(np.float32)))
+    if rng.random() < 0.3: others.append((_dots(w, h, rng, int(rng.integers(3, 15)), h/12 + 1), rng.integers(40, 220, 3).astype(np.float32)))
+    if rng.random() < 0.15:
+        bl = Image.new('L', (w, h), 0); bd = ImageDraw.Draw(bl)
+        for _ in range(int(rng.integers(2, 10))):
+            bd.line([(rng.uniform(0, w), rng.uniform(0, h)), (rng.uniform(0, w), rng.uniform(0, h))], fill=255, width=int(rng.integers(1, 3)))
+        others.append((bl, rng.integers(60, 230, 3).astype(np.float32)))
+    img, cover = paper, np.zeros((h, w), np.float32)
+    for m, c in others + [(ink, None)]:
+        a = np.asarray(m, np.float32) / 255
+        img = img * (1 - a[..., None]) + (np.asarray(colours, np.float32) if c is None else c) * a[..., None]
+        cover = np.maximum(cover, a)
+    if transparent: img = np.concatenate([img, cover[..., None] * 255], -1)  # only the drawing is opaque
+    img = _wave(img, rng)
+    if rng.random() < 0.6:
+        noise = rng.normal(0, rng.uniform(1, 12), (h, w, 1))
+        img[..., :3] = img[..., :3] + noise
+    out = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), 'RGBA' if transparent else 'RGB')
+    return out.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 1.0))) if rng.random() < 0.5 else out
+
+def random_text(rng:np.random.Generator, alphabet:str, lengths=(4, 8)) -> str:
+    "A text of `lengths[0]`..`lengths[1]` characters from one mix of the alphabet's digits, lower and upper case (like real schemes)"
+    pools = [p for p in (''.join(c for c in alphabet if c in DIGITS), ''.join(c for c in alphabet if c in LOWER),
+                         ''.join(c for c in alphabet if c in UPPER), ''.join(c for c in alphabet if c not in DIGITS + LOWER + UPPER)) if p]
+    mixes = [p for p in pools] + [''.join(pools)] * max(1, len(pools))  # each pool alone, or all together as often
+    chars = mixes[int(rng.integers(len(mixes)))]
+    return ''.join(rng.choice(list(chars), int(rng.integers(lengths[0], lengths[1] + 1))))
+
 # %% ../nbs/01_data.ipynb #ba8010cd
 TASKS = ('char', 'captcha')
 
@@ -166,20 +365,54 @@ def check_task(task:str) -> str:
     if task not in TASKS: raise ValueError(f"task must be one of {TASKS}, not {task!r}")
     return task
 
-def synth_items(n:int, task:str='char', alphabet:str=ALPHABET, length:int=TEXT_LEN, seed:int=0,
-                size=None, progress:bool=True, style:str='v2') -> list[tuple[np.ndarray, str]]:
-    "`n` synthetic (uint8 image array, label) pairs for `task`, the same for the same arguments"
+def _with_capitals(alphabet:str) -> str:
+    "`alphabet` plus the capital of each of its lower-case letters: what to draw when answers fold case"
+    return alphabet + ''.join(c.upper() for c in alphabet if c.islower() and c.upper() not in alphabet)
+
+def _general_chunk(args) -> list:
+    "One chunk of general-style CAPTCHAs, from its own seed (so any number of processes gives the same set)"
+    n, alphabet, lengths, seed, size, case, resize = args
+    rng, fonts, out = np.random.default_rng(seed), general_fonts(), []
+    for _ in range(n):
+        text = random_text(rng, alphabet, lengths)
+        im = load_image(render_general(text, rng, fonts=fonts))  # grey, transparency on white: as real images are read
+        out.append((np.asarray(resize_gray(im, size, resize) if size else im), fold_case(text, case)))
+    return out
+
+def _general_items(n, alphabet, lengths, seed, size, case, resize, progress, workers) -> list:
+    "`n` general-style CAPTCHAs made in chunks of 250, in `workers` processes"
+    jobs = [(min(250, n - i), alphabet, lengths, (seed, i // 250), size, case, resize) for i in range(0, n, 250)]
+    bar = tqdm(total=n, desc='synthetic captcha (general)', disable=not progress, mininterval=1)
+    items = []
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+        with mp.get_context('spawn').Pool(workers) as pool:
+            for chunk in pool.imap(_general_chunk, jobs): items += chunk; bar.update(len(chunk))
+    else:
+        for j in jobs: chunk = _general_chunk(j); items += chunk; bar.update(len(chunk))
+    bar.close()
+    return items
+
+def synth_items(n:int, task:str='char', alphabet:str=ALPHABET, length=TEXT_LEN, seed:int=0,
+                size=None, progress:bool=True, style:str='v2', case:str='keep', resize:str='stretch',
+                workers:int=1) -> list[tuple[np.ndarray, str]]:
+    "`n` synthetic (uint8 image array, label) pairs for `task`, the same for the same arguments (`workers` processes for the general style)"
     check_task(task); check_alphabet(alphabet)
+    if style not in STYLES: raise ValueError(f'style must be one of {STYLES}, not {style!r}')
+    if style == 'general' and task != 'captcha': raise ValueError("style 'general' makes whole CAPTCHAs: use task='captcha'")
+    lo, hi = length_range(length)
+    draw = _with_capitals(alphabet) if case == 'lower' else alphabet
+    if style == 'general': return _general_items(n, draw, (lo, hi), seed, size and tuple(size), case, resize, progress, workers)
     size = size or (CHAR_SIZE if task == 'char' else CAPTCHA_SIZE)
-    rng, fonts, items = np.random.default_rng(seed), synth_fonts(), []
+    rng, items, fonts = np.random.default_rng(seed), [], synth_fonts()
     with tqdm(total=n, desc=f'synthetic {task}', disable=not progress, mininterval=1) as bar:
         while len(items) < n:
-            text = ''.join(rng.choice(list(alphabet), length))
+            text = ''.join(rng.choice(list(draw), lo if lo == hi else int(rng.integers(lo, hi + 1))))
             cap, boxes = render_captcha(text, rng, fonts=fonts, style=style)
-            if task == 'captcha': new = [(np.asarray(cap.resize(size, Image.BILINEAR) if cap.size != tuple(size) else cap), text)]
+            if task == 'captcha': new = [(np.asarray(resize_gray(cap, size, resize)), fold_case(text, case))]
             else:
                 band = (min(b[1] for b in boxes), max(b[3] for b in boxes))
-                new = [(np.asarray(char_crop(cap, b, rng, size, band)), c) for c, b in zip(text, boxes)]
+                new = [(np.asarray(char_crop(cap, b, rng, size, band)), fold_case(c, case)) for c, b in zip(text, boxes)]
             new = new[:n - len(items)]
             items += new; bar.update(len(new))
     return items
@@ -216,27 +449,131 @@ def detect_task(files) -> str:
     return 'char' if sum(map(is_char_file, files)) > len(files)/2 else 'captcha'
 
 # %% ../nbs/01_data.ipynb #23142bd7
-def import_folder(folder, task:str=None, alphabet:str=ALPHABET, length:int=None, size=None,
-                  progress:bool=True) -> LabelledSet:
-    "Read every labelled image in `folder`, validating labels, lengths, sizes and readability"
+def _check_labels(label:str, task:str, alphabet:str|None, lengths) -> str|None:
+    "Why `label` cannot be used (or None)"
+    if not label or any(c.isspace() for c in label): return 'bad_label', f'{label!r} is not a usable label'
+    if alphabet is not None:
+        bad = sorted(set(label) - set(alphabet))
+        if bad: return 'unknown_characters', f'{bad} not in alphabet'
+    if task == 'char' and len(label) != 1: return 'wrong_length', f'{label!r} is not one character'
+    if task == 'captcha' and lengths and not lengths[0] <= len(label) <= lengths[1]:
+        want = lengths[0] if lengths[0] == lengths[1] else f'{lengths[0]}-{lengths[1]}'
+        return 'wrong_length', f'{label!r} has {len(label)} characters, expected {want}'
+    return None
+
+def import_folder(folder, task:str=None, alphabet:str|None=ALPHABET, length=None, size=None,
+                  progress:bool=True, case:str='keep', resize:str='stretch') -> LabelledSet:
+    "Read every labelled image in `folder`, validating labels (folded by `case`), lengths, sizes and readability"
     files = image_files(folder)
     if not files: raise ValueError(f'no images in {folder}')
-    task = check_task(task or detect_task(files)); check_alphabet(alphabet)
+    task = check_task(task or detect_task(files))
+    if alphabet is not None: check_alphabet(alphabet)
+    lengths = length_range(length) if length else None
     size = tuple(size or (CHAR_SIZE if task == 'char' else CAPTCHA_SIZE))
     res = LabelledSet(task, n_files=len(files))
     def problem(kind, f, why): res.problems.setdefault(kind, []).append(f'{f.name}: {why}')
     for f in tqdm(files, desc=f'importing {Path(folder).name}', disable=not progress, mininterval=1):
-        label = label_from_path(f)
-        bad = sorted(set(label) - set(alphabet))
-        if bad: problem('unknown_characters', f, f'{bad} not in alphabet'); continue
-        if task == 'char' and len(label) != 1: problem('wrong_length', f, f'{label!r} is not one character'); continue
-        if task == 'captcha' and length and len(label) != length:
-            problem('wrong_length', f, f'{label!r} has {len(label)} characters, expected {length}'); continue
+        label = fold_case(label_from_path(f), case)
+        why = _check_labels(label, task, alphabet, lengths)
+        if why: problem(*why[:1], f, why[1]); continue
         try: im = load_image(f)
         except ImageLoadError as e: problem('unreadable', f, str(e)); continue
-        if im.size != size: problem('resized', f, f'{im.size[0]}x{im.size[1]} resized to {size[0]}x{size[1]}')
-        res.items.append((np.asarray(resize_gray(im, size)), label)); res.paths.append(f)
+        if im.size != size: problem('resized', f, f'{im.size[0]}x{im.size[1]} {"letterboxed" if resize == "letterbox" else "resized"} to {size[0]}x{size[1]}')
+        res.items.append((np.asarray(resize_gray(im, size, resize)), label)); res.paths.append(f)
     return res
+
+# %% ../nbs/01_data.ipynb #dd721c8d
+MODEL_HEIGHT = 48  # rows a whole-CAPTCHA model sees; its width follows the scheme's aspect
+
+def input_size_for(aspect:float, height:int=MODEL_HEIGHT) -> tuple[int, int]:
+    "(width, height) of the model input for images of `aspect` (width / height): a multiple of 16 wide, 1.5 to 8 heights"
+    w = int(round(height * aspect / 16)) * 16
+    return int(np.clip(w, 16 * int(np.ceil(1.5 * height / 16)), 8 * height)), height
+
+@dataclass
+class Scheme:
+    "What a labelled folder says about its CAPTCHA scheme, inferred so a user need not type it"
+    task: str                 # 'char' crops or whole 'captcha' images
+    n_files: int
+    alphabet: str             # characters of the labels, after case folding
+    case: str                 # 'keep' or 'lower'
+    case_reason: str
+    lengths: dict             # label length -> count
+    size: tuple               # median (width, height) of the images
+    n_sizes: int              # distinct image sizes
+    colour: bool              # do the images use colour (beyond grey)?
+    transparent: bool         # do they have a transparent background?
+    input_size: tuple         # (width, height) the model will read
+    unreadable: list = field(default_factory=list)  # files whose header could not be read
+
+    @property
+    def min_len(self) -> int: return min(self.lengths)
+    @property
+    def max_len(self) -> int: return max(self.lengths)
+
+    def describe(self) -> str:
+        "What was inferred, in words, for the user to check"
+        lens = ', '.join(f'{k}: {v}' for k, v in sorted(self.lengths.items()))
+        w, h = self.size
+        return '\n'.join([
+            f'task        {self.task} ({"single-character crops" if self.task == "char" else "whole CAPTCHAs"}), {self.n_files} files',
+            f'alphabet    {self.alphabet} ({len(self.alphabet)} characters)',
+            f'case        {self.case}: {self.case_reason}',
+            f'lengths     {self.min_len}' + ('' if self.min_len == self.max_len else f'-{self.max_len}') + f' characters ({lens})',
+            f'images      {w}x{h} (median of {self.n_sizes} size{"s" if self.n_sizes > 1 else ""}), '
+            f'{"colour" if self.colour else "grey"}{", transparent background" if self.transparent else ""}: read as grey'
+            + (', transparency composited on white' if self.transparent else ''),
+            f'model input {self.input_size[0]}x{self.input_size[1]}' + (' (aspect kept: letterboxed)' if self.task == 'captcha' else ''),
+        ] + ([f'unreadable  {len(self.unreadable)} files, e.g. {self.unreadable[:3]}'] if self.unreadable else []))
+
+# %% ../nbs/01_data.ipynb #5b744a9a
+def _decide_case(labels, case:str) -> tuple[str, str]:
+    "Case handling: `case` if given, else fold when the labels' capitals look like noise"
+    if case != 'auto': return check_case(case), 'as asked'
+    up = sum(c.isupper() for l in labels for c in l); low = sum(c.islower() for l in labels for c in l)
+    if not up or not low: return 'keep', 'labels use one case only'
+    share = min(up, low) / (up + low)
+    if share < 0.1:
+        return 'lower', (f'{share:.1%} of the letters are {"capitals" if up < low else "lower case"}: the case of the labels '
+                         'looks unreliable, so labels and answers are folded to lower case (--case keep to keep it)')
+    return 'keep', f'labels mix cases ({share:.0%} {"capitals" if up < low else "lower case"}): case is kept (--case lower to fold it)'
+
+def _looks(files, n:int=24) -> tuple[bool, bool]:
+    "(colour, transparent): does a sample of the images show colour (channels apart by more than noise), or see-through pixels?"
+    colour = transparent = False
+    for f in files[:: max(1, len(files) // n)][:n]:
+        try:
+            with Image.open(f) as im: rgba = np.asarray(im.convert('RGBA'), np.int16)
+        except (OSError, ValueError, SyntaxError): continue
+        transparent |= bool((rgba[..., 3] < 128).mean() > 0.01)
+        colour |= bool((np.ptp(rgba[..., :3], axis=-1)[rgba[..., 3] > 0] > 24).mean() > 0.005)
+    return colour, transparent
+
+def infer_scheme(dirs, task:str=None, case:str='auto', height:int=MODEL_HEIGHT) -> Scheme:
+    "Read the file names and image headers of labelled folders `dirs` (a list or comma-separated) and infer their `Scheme`"
+    dirs = [d for d in ([s.strip() for s in dirs.split(',')] if isinstance(dirs, str) else list(dirs)) if str(d)]
+    files = [f for d in dirs for f in image_files(d)]
+    if not files: raise ValueError(f'no images in {", ".join(map(str, dirs)) or "(no folder given)"}')
+    task = check_task(task or detect_task(files))
+    raw = [label_from_path(f) for f in files]
+    case, reason = _decide_case(raw, case)
+    labels = [fold_case(l, case) for l in raw]
+    chars = set(''.join(labels))
+    order = lambda c: (0 if c in DIGITS else 1 if c in LOWER else 2 if c in UPPER else 3, c)
+    sizes, unreadable = [], []
+    for f in files:  # headers only: cheap
+        try:
+            with Image.open(f) as im: sizes.append(im.size)
+        except (OSError, ValueError, SyntaxError): unreadable.append(f.name)
+    if not sizes: raise ValueError(f'no readable image in {", ".join(map(str, dirs))}: {unreadable[:5]}')
+    w, h = (int(np.median([s[i] for s in sizes])) for i in (0, 1))
+    lengths = {}
+    for l in labels: lengths[len(l)] = lengths.get(len(l), 0) + 1
+    aspect = float(np.median([a / b for a, b in sizes]))
+    colour, transparent = _looks([f for f in files if f.name not in set(unreadable)])
+    return Scheme(task, len(files), ''.join(sorted(chars, key=order)), case, reason, dict(sorted(lengths.items())), (w, h),
+                  len(set(sizes)), colour, transparent,
+                  CHAR_SIZE if task == 'char' else input_size_for(aspect, height), unreadable)
 
 # %% ../nbs/01_data.ipynb #edc7ff7e
 def split_of(name:str, seed:int=0, valid_pct:float=0.15, test_pct:float=0.15) -> str:
@@ -244,10 +581,15 @@ def split_of(name:str, seed:int=0, valid_pct:float=0.15, test_pct:float=0.15) ->
     u = int(hashlib.sha1(f'{seed}:{name}'.encode()).hexdigest()[:12], 16) / 16**12
     return 'test' if u < test_pct else 'valid' if u < test_pct + valid_pct else 'train'
 
+def split_key(path, task:str='char') -> str:
+    "What decides an item's split: its file name for crops, its label for whole CAPTCHAs (repeats stay together)"
+    p = Path(path)
+    return p.name if task == 'char' else label_from_path(p).lower() + p.suffix
+
 def split_set(ls:LabelledSet, seed:int=0, valid_pct:float=0.15, test_pct:float=0.15) -> dict:
     "Split a `LabelledSet` into {'train','valid','test'} lists of items"
     out = {'train': [], 'valid': [], 'test': []}
-    for it, p in zip(ls.items, ls.paths): out[split_of(Path(p).name, seed, valid_pct, test_pct)].append(it)
+    for it, p in zip(ls.items, ls.paths): out[split_of(split_key(p, ls.task), seed, valid_pct, test_pct)].append(it)
     return out
 
 # %% ../nbs/01_data.ipynb #b9a64884
@@ -267,15 +609,23 @@ def to_image_tensor(a:np.ndarray):
     from fastai.torch_core import TensorImageBW
     return TensorImageBW(torch.from_numpy(np.ascontiguousarray(a))[None])
 
-def augmentations(task:str='char'):
-    "Batch augmentations suited to CAPTCHAs"
-    from fastai.vision.augment import aug_transforms
-    return aug_transforms(do_flip=False, max_rotate=8 if task == 'char' else 3, min_zoom=0.9, max_zoom=1.1,
-                          max_warp=0.1, max_lighting=0.3, p_affine=0.75, p_lighting=0.75, pad_mode='border')
+AUGMENTS = ('none', 'light', 'strong')
+
+def augmentations(task:str='char', strength:str='light'):
+    "Batch augmentations suited to CAPTCHAs: `light`, or `strong` for a few hundred real images (more geometry and light, blotted patches)"
+    from fastai.vision.augment import RandomErasing, aug_transforms
+    if strength not in AUGMENTS: raise ValueError(f'augmentation must be one of {AUGMENTS}, not {strength!r}')
+    if strength == 'none': return []
+    if strength == 'light':
+        return aug_transforms(do_flip=False, max_rotate=8 if task == 'char' else 3, min_zoom=0.9, max_zoom=1.1,
+                              max_warp=0.1, max_lighting=0.3, p_affine=0.75, p_lighting=0.75, pad_mode='border')
+    return aug_transforms(do_flip=False, max_rotate=12 if task == 'char' else 5, min_zoom=0.85, max_zoom=1.15,
+                          max_warp=0.2, max_lighting=0.4, p_affine=0.9, p_lighting=0.9, pad_mode='border') + \
+           [RandomErasing(p=0.5, sl=0.0, sh=0.06, max_count=3)]
 
 def make_dls(splits:dict, task:str='char', alphabet:str=ALPHABET, max_len:int=TEXT_LEN, bs:int=64,
-             aug:bool=True, num_workers:int=0, seed:int=0):
-    "fastai DataLoaders from {'train': items, 'valid': items} of (uint8 array, label)"
+             aug:bool|str=True, num_workers:int=0, seed:int=0, device=None):
+    "fastai DataLoaders from {'train': items, 'valid': items} of (uint8 array, label), on `device` (default: the GPU when there is one)"
     import torch
     from fastai.vision.all import Categorize, Datasets, IntToFloatTensor, ItemGetter, Normalize
     check_task(task)
@@ -283,19 +633,22 @@ def make_dls(splits:dict, task:str='char', alphabet:str=ALPHABET, max_len:int=TE
     items = splits['train'] + splits['valid']
     idx = (list(range(len(splits['train']))), list(range(len(splits['train']), len(items))))
     dsets = Datasets(items, tfms=[[ItemGetter(0), to_image_tensor], [ItemGetter(1), y_tfm]], splits=idx)
-    batch_tfms = [IntToFloatTensor(), *(augmentations(task) if aug else []),
+    batch_tfms = [IntToFloatTensor(), *(augmentations(task, aug if isinstance(aug, str) else 'light') if aug else []),
                   Normalize.from_stats(NORM_MEAN, NORM_STD, cuda=False)]
+    device = torch.device(device) if device else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     g = torch.Generator().manual_seed(seed)
-    return dsets.dataloaders(bs=bs, after_batch=batch_tfms, num_workers=num_workers, device=torch.device('cpu'), generator=g)
+    return dsets.dataloaders(bs=bs, after_batch=batch_tfms, num_workers=num_workers, device=device, generator=g)
 
 # %% ../nbs/01_data.ipynb #b34374d5
-def write_synth(dest, n:int, task:str='char', alphabet:str=ALPHABET, length:int=TEXT_LEN, seed:int=0,
-                progress:bool=True, style:str='v2') -> Path:
+def write_synth(dest, n:int, task:str='char', alphabet:str=ALPHABET, length=TEXT_LEN, seed:int=0,
+                progress:bool=True, style:str='v2', case:str='keep', workers:int=1) -> Path:
     "Generate `n` samples and write them with a `meta.json` into a fresh `dest`"
     dest = Path(dest)
     if dest.exists(): shutil.rmtree(dest)
-    save_items(synth_items(n, task, alphabet, length, seed, progress=progress, style=style), dest, progress=progress)
-    meta = dict(source='synthetic', task=task, n=n, alphabet=alphabet, length=length if task == 'captcha' else 1, seed=seed, style=style)
+    save_items(synth_items(n, task, alphabet, length, seed, progress=progress, style=style, case=case, workers=workers), dest, progress=progress)
+    lo, hi = length_range(length) if task == 'captcha' else (1, 1)
+    meta = dict(source='synthetic', task=task, n=n, alphabet=fold_alphabet(alphabet, case), length=lo if lo == hi else f'{lo}-{hi}',
+                case=case, seed=seed, style=style)
     (dest/'meta.json').write_text(json.dumps(meta, indent=1))
     return dest
 
@@ -307,17 +660,22 @@ def captcha_data(
     dest:str='data/synth/char', # output folder
     n:int=20000, # number of synthetic samples
     task:str=None, # `char` crops or whole `captcha` images (import: detected when omitted)
-    alphabet:str=ALPHABET, # characters that may appear
-    length:int=TEXT_LEN, # characters per CAPTCHA
+    alphabet:str=None, # characters that may appear (default: the 20 of the crops; 0-9a-z for the general style)
+    length:str=str(TEXT_LEN), # characters per CAPTCHA: 5, or a range such as 4-8
     seed:int=0, # random seed
-    style:str='v2', # synthetic style: `v2` (bold fuzzy glyphs) or `outline` (thin outlined glyphs, one bold line)
+    style:str='v2', # synthetic style: `v2` (bold fuzzy glyphs), `outline` (thin outlined glyphs, one bold line) or `general` (a new scheme every image)
+    case:str='keep', # `lower`: draw capitals too and fold labels to lower case
+    workers:int=1, # processes generating the general style
     quiet:bool=False, # no progress bars
 ):
     "Generate synthetic CAPTCHA data or import a real labelled folder; prints a JSON summary"
     if cmd == 'synth':
-        out = write_synth(dest, n, task or 'char', alphabet, length, seed, progress=not quiet, style=style)
-        print(json.dumps(dict(dest=str(out), n=n, task=task or 'char', seed=seed)))
+        alphabet = alphabet or (GENERAL_ALPHABET if style == 'general' else ALPHABET)
+        try: out = write_synth(dest, n, task or 'char', alphabet, length, seed, progress=not quiet, style=style, case=case, workers=workers)
+        except ValueError as e: raise SystemExit(f'captcha-data synth: {e}') from None
+        print(json.dumps(dict(dest=str(out), n=n, task=task or 'char', seed=seed, style=style)))
         return
+    alphabet = alphabet or ALPHABET
     if not src: raise SystemExit(f'captcha-data {cmd} needs --src FOLDER')
     try:
         files = image_files(src)

@@ -13,19 +13,22 @@ import onnxruntime as ort
 from .core import *
 
 # %% auto #0
-__all__ = ['META_KEYS', 'model_meta', 'export_onnx', 'OnnxReader', 'load_learner_meta', 'predict_texts', 'load_model',
-           'model_task', 'ExportError', 'parity_check', 'quantize_int8', 'benchmark', 'export_dir', 'captcha_export',
-           'evaluate_folder', 'captcha_eval']
+__all__ = ['META_KEYS', 'model_meta', 'export_onnx', 'HintError', 'decode_hints', 'OnnxReader', 'load_learner_meta',
+           'predict_texts', 'load_model', 'model_task', 'model_input', 'ExportError', 'parity_check', 'quantize_int8',
+           'benchmark', 'export_dir', 'captcha_export', 'evaluate_folder', 'captcha_eval']
 
 # %% ../nbs/04_export.ipynb #98aeef9a
 META_KEYS = ('task', 'alphabet', 'input_width', 'input_height', 'norm_mean', 'norm_std', 'text_len', 'blank_index')
 
-def model_meta(task:str, alphabet:str, text_len:int=1) -> dict:
+def model_meta(task:str, alphabet:str, text_len:int=1, size=None, case:str='keep', min_len:int=None, max_len:int=None,
+               resize:str=None) -> dict:
     "The conventions a server needs to run a model, as ONNX metadata strings"
-    w, h = CHAR_SIZE if task == 'char' else CAPTCHA_SIZE
+    w, h = size or (CHAR_SIZE if task == 'char' else CAPTCHA_SIZE)
+    lo, hi = (1, 1) if task == 'char' else (min_len or text_len, max_len or text_len)
     import captcha_nb
     return dict(task=task, alphabet=alphabet, input_width=str(w), input_height=str(h), norm_mean=str(NORM_MEAN),
-                norm_std=str(NORM_STD), text_len=str(text_len), blank_index='0' if task == 'captcha' else '',
+                norm_std=str(NORM_STD), text_len=str(hi), blank_index='0' if task == 'captcha' else '',
+                min_len=str(lo), max_len=str(hi), case=check_case(case), resize=resize or 'stretch',
                 input_layout='NCHW, 1 grey channel, (gray/255 - norm_mean) / norm_std',
                 output=('logits per class' if task == 'char' else 'logits per column over blank + alphabet (CTC)'),
                 producer=f'captcha_nb {captcha_nb.__version__}')
@@ -48,6 +51,29 @@ def export_onnx(model, path, meta:dict, opset:int=17) -> Path:
     return path
 
 # %% ../nbs/04_export.ipynb #6746dfc7
+class HintError(ValueError): "A decoding hint (alphabet, length) this model cannot follow"
+
+def decode_hints(meta:dict, alphabet:str=None, length=None) -> dict:
+    "`ctc_decode` options for a CAPTCHA model with metadata `meta`, from hints: `alphabet` (folded like its labels) and `length`"
+    if meta['task'] != 'captcha':
+        if alphabet or length not in (None, ''): raise HintError('alphabet and length hints are for whole CAPTCHAs (/solve)')
+        return {}
+    lens = (int(meta['min_len']), int(meta['max_len'])) if 'min_len' in meta else (None, None)
+    opts = dict(allowed=None, min_len=lens[0], max_len=lens[1])
+    if alphabet:
+        if not isinstance(alphabet, str): raise HintError('alphabet must be a string of characters')
+        allowed = fold_alphabet(alphabet, meta.get('case', 'keep'))
+        unknown = ''.join(c for c in allowed if c not in meta['alphabet'])
+        if unknown: raise HintError(f"this model cannot read {unknown!r}: it reads {meta['alphabet']!r}")
+        opts['allowed'] = allowed
+    if length not in (None, ''):
+        try: n = int(length)
+        except (TypeError, ValueError): raise HintError(f'length must be a whole number, not {length!r}') from None
+        longest = int(meta['input_width']) // 16  # two CTC steps per 16 columns; a character may need two
+        if not 1 <= n <= longest: raise HintError(f'length must be between 1 and {longest} for this model, not {n}')
+        opts['min_len'] = opts['max_len'] = n
+    return opts
+
 class OnnxReader:
     "Run a captcha_nb ONNX model on images of any format, mode and size"
     def __init__(self, path, threads:int=None, spin:bool=True):
@@ -65,35 +91,43 @@ class OnnxReader:
         self.meta, self.task, self.alphabet = meta, meta['task'], meta['alphabet']
         self.size = (int(meta['input_width']), int(meta['input_height']))
         self.mean, self.std, self.text_len = float(meta['norm_mean']), float(meta['norm_std']), int(meta['text_len'])
+        self.case, self.resize = meta.get('case', 'keep'), meta.get('resize', 'stretch')
+        self.min_len, self.max_len = (int(meta['min_len']), int(meta['max_len'])) if 'min_len' in meta else (None, None)
         self.input_name = self.session.get_inputs()[0].name
         self.threads = opts.intra_op_num_threads
 
     def preprocess(self, src) -> np.ndarray:
         "Any image source -> (1, H, W) float32 input"
-        return to_input(src, self.size, self.mean, self.std)
+        return to_input(src, self.size, self.mean, self.std, self.resize)
 
     def logits(self, batch:np.ndarray) -> np.ndarray:
         "Raw outputs for a (B, 1, H, W) batch"
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
-    def answers(self, logits:np.ndarray) -> list[dict]:
-        "Outputs -> one answer per image: label/probabilities for characters, text/characters for CAPTCHAs"
+    def decode_hints(self, alphabet:str=None, length=None) -> dict:
+        "Checked decoding options from hints (see `decode_hints`)"
+        return decode_hints(self.meta, alphabet, length)
+
+    def answers(self, logits:np.ndarray, hints:list=None) -> list[dict]:
+        "Outputs -> one answer per image: label/probabilities for characters, text/characters for CAPTCHAs (`hints`: `decode_hints` per image)"
         probs = softmax(logits.astype(np.float32), -1)
         if self.task == 'char':
             return [dict(label=self.alphabet[int(p.argmax())], confidence=round(float(p.max()), 5),
                          probabilities={c: round(float(v), 5) for c, v in zip(self.alphabet, p)}) for p in probs]
-        res = []
-        for p in probs:
-            text, confs = ctc_greedy_decode(p, self.alphabet)
+        res, default = [], dict(allowed=None, min_len=self.min_len, max_len=self.max_len)
+        for i, p in enumerate(probs):
+            text, confs = ctc_decode(p, self.alphabet, **(hints[i] if hints and hints[i] else default))
             res.append(dict(text=text, confidence=round(float(np.prod(confs)) if confs else 0.0, 5),
                             characters=[dict(char=c, confidence=round(float(v), 5)) for c, v in zip(text, confs)]))
         return res
 
-    def predict(self, images, bs:int=64) -> list[dict]:
-        "Answers for a list of image sources"
+    def predict(self, images, bs:int=64, alphabet:str=None, length=None) -> list[dict]:
+        "Answers for a list of image sources, decoded with the same hints for all"
+        hints = self.decode_hints(alphabet, length) if self.task == 'captcha' else None
         out = []
         for i in range(0, len(images), bs):
-            out += self.answers(self.logits(np.stack([self.preprocess(s) for s in images[i:i+bs]])))
+            chunk = images[i:i+bs]
+            out += self.answers(self.logits(np.stack([self.preprocess(s) for s in chunk])), [hints] * len(chunk) if hints else None)
         return out
 
 # %% ../nbs/04_export.ipynb #df4a6ea8
@@ -105,14 +139,15 @@ def load_learner_meta(path):
     if not hasattr(learn, 'meta'): raise ValueError(f'{path} was not exported by captcha_nb (no meta)')
     return learn
 
-def predict_texts(model, arrays, bs:int=128) -> list[str]:
-    "Texts read by an `OnnxReader` or a Learner from uint8 arrays"
+def predict_texts(model, arrays, bs:int=128, alphabet:str=None, length=None) -> list[str]:
+    "Texts read by an `OnnxReader` or a Learner from uint8 arrays (an ONNX model can take decoding hints)"
     if isinstance(model, OnnxReader):
-        return [a.get('label', a.get('text')) for a in model.predict(list(arrays), bs)]
+        return [a.get('label', a.get('text')) for a in model.predict(list(arrays), bs, alphabet, length)]
+    if alphabet or length: raise HintError('decoding hints need the exported model (model.onnx)')
     from captcha_nb.train import predict_items
     m = model.meta
     return predict_items(model, [(a, m['alphabet'][0]*(1 if m['task'] == 'char' else m['text_len'])) for a in arrays],
-                         m['task'], m['alphabet'], bs)[0]
+                         m['task'], m['alphabet'], bs, min_len=m.get('min_len'), max_len=m.get('max_len'))[0]
 
 def load_model(path):
     "An `OnnxReader` for `.onnx`, else a Learner; both answer `predict_texts`"
@@ -125,6 +160,13 @@ def model_task(model) -> tuple[str, str, int]:
     "(task, alphabet, text_len) of either kind of model"
     if isinstance(model, OnnxReader): return model.task, model.alphabet, model.text_len
     return model.meta['task'], model.meta['alphabet'], model.meta['text_len']
+
+def model_input(model) -> dict:
+    "How either kind of model reads images: its `size`, `resize` mode and `case` handling"
+    if isinstance(model, OnnxReader): return dict(size=model.size, resize=model.resize, case=model.case)
+    m = model.meta
+    size = (m['input_width'], m['input_height']) if 'input_width' in m else (CHAR_SIZE if m['task'] == 'char' else CAPTCHA_SIZE)
+    return dict(size=tuple(size), resize=m.get('resize', 'stretch'), case=m.get('case', 'keep'))
 
 # %% ../nbs/04_export.ipynb #87688cfa
 class ExportError(RuntimeError): "The exported model does not behave like the PyTorch model"
@@ -199,11 +241,13 @@ def export_dir(model_dir, int8:bool=True, check_dir:str=None, atol:float=1e-3) -
     calib_x, test_x, test_y = samples['calib_x'], samples['test_x'], list(samples['test_y'])
     if check_dir:
         from captcha_nb.data import import_folder
-        ls = import_folder(check_dir, m['task'], m['alphabet'], m['text_len'] if m['task'] == 'captcha' else None, progress=False)
+        ls = import_folder(check_dir, m['task'], m['alphabet'], None, progress=False, **model_input(learn))
         test_x, test_y = np.stack([a for a, _ in ls.items]), ls.labels
     fp32 = model_dir/'model.onnx'
     tmp = model_dir/'model.onnx.tmp'
-    export_onnx(learn.model, tmp, model_meta(m['task'], m['alphabet'], m['text_len']))
+    inp = model_input(learn)
+    export_onnx(learn.model, tmp, model_meta(m['task'], m['alphabet'], m['text_len'], inp['size'], inp['case'],
+                                             m.get('min_len'), m.get('max_len'), inp['resize']))
     try: parity = parity_check(learn.model, tmp, test_x[:256] if len(test_x) else calib_x[:64], atol)
     except ExportError: tmp.unlink(); raise
     tmp.replace(fp32)
@@ -240,16 +284,16 @@ def captcha_export(
     print(json.dumps(rep))
 
 # %% ../nbs/04_export.ipynb #b2512573
-def evaluate_folder(model, data_dir) -> dict:
+def evaluate_folder(model, data_dir, alphabet:str=None, length=None) -> dict:
     "`score_texts` of `model` (OnnxReader or Learner) on a labelled folder, plus what could not be scored"
     from captcha_nb.data import import_folder, detect_task
     task, alphabet, text_len = model_task(model)
     folder_task = detect_task(image_files(data_dir))
     if folder_task != task: raise ValueError(f'{data_dir} holds {folder_task} images but the model reads {task} images')
-    ls = import_folder(data_dir, task, alphabet, None, progress=False)
+    ls = import_folder(data_dir, task, None, None, progress=False, **model_input(model))
     if not len(ls): raise ValueError(f'nothing to score in {data_dir}: {ls.summary()}')
-    preds = predict_texts(model, [a for a, _ in ls.items])
-    res = score_texts(preds, ls.labels, alphabet)
+    preds = predict_texts(model, [a for a, _ in ls.items], alphabet=alphabet, length=length)
+    res = score_texts(preds, ls.labels, alphabet + ''.join(sorted(set(''.join(ls.labels)) - set(alphabet))))
     res['skipped'] = {k: len(v) for k, v in ls.problems.items() if k != 'resized'}
     return res
 
@@ -257,9 +301,11 @@ def evaluate_folder(model, data_dir) -> dict:
 def captcha_eval(
     model:str, # learner.pkl, model.onnx or a model folder
     data_dir:str, # folder of labelled images (x_1.png or 226md.png)
+    alphabet:str=None, # decoding hint for a CAPTCHA model: the characters the answers may use
+    length:int=None, # decoding hint for a CAPTCHA model: characters per answer
 ):
     "Score a model on a labelled folder; prints a JSON line last"
-    try: res = evaluate_folder(load_model(model), data_dir)
+    try: res = evaluate_folder(load_model(model), data_dir, alphabet, length)
     except (FileNotFoundError, ValueError) as e: raise SystemExit(f'captcha-eval: {e}') from None
     worst = sorted(res['per_class'].items(), key=lambda kv: kv[1])[:5]
     print(f"{res['n']} images, char_acc {res['char_acc']:.4f}" + (f", seq_acc {res['seq_acc']:.4f}" if 'seq_acc' in res else '')

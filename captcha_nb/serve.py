@@ -15,11 +15,11 @@ from .core import *
 from .export import OnnxReader
 
 # %% auto #0
-__all__ = ['log', 'MAX_BODY', 'ENDPOINTS', 'PUBLIC_PATHS', 'KNOWN_PATHS', 'IMAGE_BODY', 'ERRORS', 'calm_gc', 'PredictionLog',
-           'metrics', 'metrics_text', 'BadRequest', 'image_bytes_from_json', 'image_bytes_from_form', 'prepare_image',
-           'prepare', 'CaptchaMiddleware', 'request_image', 'no_model', 'CaptchaAPI', 'read_meta', 'PipeTransport',
-           'PipeQueueLitServer', 'build_server', 'extra_routes', 'captcha_serve', 'free_port', 'start_server',
-           'server_log', 'stop_server']
+__all__ = ['log', 'MAX_BODY', 'ENDPOINTS', 'HINT_FIELDS', 'PUBLIC_PATHS', 'KNOWN_PATHS', 'IMAGE_BODY', 'ERRORS', 'calm_gc',
+           'PredictionLog', 'metrics', 'metrics_text', 'BadRequest', 'image_bytes_from_json', 'image_bytes_from_form',
+           'prepare_image', 'prepare', 'CaptchaMiddleware', 'request_image', 'no_model', 'CaptchaAPI', 'read_meta',
+           'PipeTransport', 'PipeQueueLitServer', 'build_server', 'extra_routes', 'captcha_serve', 'free_port',
+           'start_server', 'server_log', 'stop_server']
 
 # %% ../nbs/05_serve.ipynb #f030e1dd
 log = logging.getLogger('captcha_nb.serve')
@@ -109,8 +109,10 @@ class BadRequest(Exception):
     "A request we refuse, with its HTTP status, error kind and message"
     def __init__(self, status:int, kind:str, message:str): super().__init__(message); self.status, self.kind = status, kind
 
-def image_bytes_from_json(body:bytes) -> bytes:
-    "The image in a JSON body `{\"image\": \"<base64>\"}`"
+HINT_FIELDS = ('alphabet', 'length')
+
+def image_bytes_from_json(body:bytes) -> tuple[bytes, dict]:
+    "The image in a JSON body `{\"image\": \"<base64>\"}`, and the hints beside it"
     try: obj = json.loads(body)
     except (ValueError, UnicodeDecodeError): raise BadRequest(400, 'bad_json', 'body is not valid JSON') from None
     if not isinstance(obj, dict) or 'image' not in obj:
@@ -118,20 +120,22 @@ def image_bytes_from_json(body:bytes) -> bytes:
     s = obj['image']
     if not isinstance(s, str) or not s: raise BadRequest(422, 'wrong_field', '"image" must be a non-empty base64 string')
     if s.startswith('data:'): s = s.partition(',')[2]
-    try: return base64.b64decode(s, validate=True)
+    try: data = base64.b64decode(s, validate=True)
     except (binascii.Error, ValueError): raise BadRequest(400, 'bad_base64', '"image" is not valid base64') from None
+    return data, {k: obj[k] for k in HINT_FIELDS if obj.get(k) not in (None, '')}
 
-async def image_bytes_from_form(request) -> bytes:
-    "The image in multipart form field `file`"
+async def image_bytes_from_form(request) -> tuple[bytes, dict]:
+    "The image in multipart form field `file`, and the hints in other fields"
     try: form = await request.form(max_files=1, max_fields=10)
     except Exception as e: raise BadRequest(400, 'bad_form', f'malformed multipart body: {e}') from None
     f = form.get('file')
     if f is None: raise BadRequest(422, 'wrong_field', f"multipart form needs an image in field 'file' (got {sorted(form.keys())})")
     if isinstance(f, str): raise BadRequest(422, 'wrong_field', "form field 'file' must be a file upload, not text")
-    return await f.read()
+    hints = {k: form[k] for k in HINT_FIELDS if isinstance(form.get(k), str) and form[k]}
+    return await f.read(), hints
 
 # %% ../nbs/05_serve.ipynb #9ee37482
-def prepare_image(data:bytes, size) -> tuple[np.ndarray, tuple]:
+def prepare_image(data:bytes, size, resize:str='stretch') -> tuple[np.ndarray, tuple]:
     "Image bytes -> (grey uint8 pixels at the model's `size`, the input's raw (width, height))"
     if not data: raise BadRequest(400, 'empty_body', 'no image: the request body or file is empty')
     try: im = load_image(data)
@@ -140,24 +144,26 @@ def prepare_image(data:bytes, size) -> tuple[np.ndarray, tuple]:
         if 'too large' in msg or 'more than' in msg: raise BadRequest(413, 'too_large', msg) from None
         if 'not an image' in msg: raise BadRequest(415, 'not_an_image', msg) from None
         raise BadRequest(400, 'corrupt_image', msg) from None
-    return np.asarray(resize_gray(im, size), dtype=np.uint8), im.size
+    return np.asarray(resize_gray(im, size, resize), dtype=np.uint8), im.size
 
-def prepare(data:bytes, size) -> dict:
-    "Image bytes -> worker payload: grey pixels at the model's `size` (base64) and the input's raw size"
-    px, raw = prepare_image(data, size)
-    return dict(px=base64.b64encode(px.tobytes()).decode(), raw=raw)
+def prepare(data:bytes, size, resize:str='stretch', hints:dict=None) -> dict:
+    "Image bytes -> worker payload: grey pixels at the model's `size` (base64), the input's raw size, checked decoding hints"
+    px, raw = prepare_image(data, size, resize)
+    return dict(px=base64.b64encode(px.tobytes()).decode(), raw=raw, hints=hints or None)
 
 # %% ../nbs/05_serve.ipynb #d5a6b98b
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from urllib.parse import parse_qs
+from .export import HintError, decode_hints
 
 PUBLIC_PATHS = ('/', '/app.js', '/health', '/favicon.ico')
 KNOWN_PATHS = ('/predict', '/solve', '/preview', '/health', '/info', '/metrics', '/', '/app.js', '/drift', '/drift.json')
 
 class CaptchaMiddleware:
     "Auth, size cap, request parsing and image preparation, metrics and access log for the captcha server"
-    def __init__(self, app, sizes:dict, api_key:str=None, max_body:int=MAX_BODY):
-        self.app, self.sizes, self.api_key, self.max_body = app, sizes, api_key or None, max_body
+    def __init__(self, app, specs:dict, api_key:str=None, max_body:int=MAX_BODY):
+        self.app, self.specs, self.api_key, self.max_body = app, specs, api_key or None, max_body
         calm_gc()  # built in the HTTP process on its first request
 
     async def __call__(self, scope, receive, send):
@@ -197,8 +203,13 @@ class CaptchaMiddleware:
         try: body = await self._read_body(scope, receive)
         except BadRequest as e: return scope, receive, _error(e.status, e.kind, str(e), path)
         if path not in ENDPOINTS.values(): return scope, _replay(body), None
-        if path not in self.sizes: return scope, receive, no_model(path)
-        try: payload = _dumps(prepare(await request_image(scope, body), self.sizes[path]))
+        if path not in self.specs: return scope, receive, no_model(path)
+        spec = self.specs[path]
+        try:
+            data, hints = await request_image(scope, body)
+            try: opts = decode_hints(spec['meta'], **hints) if hints else None
+            except HintError as e: raise BadRequest(422, 'bad_hint', str(e)) from None
+            payload = _dumps(prepare(data, spec['size'], spec['resize'], opts))
         except BadRequest as e: return scope, receive, _error(e.status, e.kind, str(e), path)
         headers = [(k, v) for k, v in scope['headers'] if k not in (b'content-type', b'content-length')]
         headers += [(b'content-type', b'application/json'), (b'content-length', str(len(payload)).encode())]
@@ -226,14 +237,16 @@ def _replay(body:bytes):
         return {'type': 'http.request', 'body': body, 'more_body': False}
     return receive
 
-async def request_image(scope, body:bytes) -> bytes:
-    "The image bytes of a POST body in any accepted form (raises `BadRequest`)"
+async def request_image(scope, body:bytes) -> tuple[bytes, dict]:
+    "The image bytes of a POST body in any accepted form, and its decoding hints (body fields, else query parameters); raises `BadRequest`"
     ctype = dict(scope['headers']).get(b'content-type', b'').decode('latin-1').lower()
     if ctype.startswith(('multipart/form-data', 'application/x-www-form-urlencoded')):  # the latter cannot hold a file: says so
-        return await image_bytes_from_form(Request(scope, _replay(body)))
-    if ctype.startswith('application/json'): return image_bytes_from_json(body)
-    if ctype.startswith(('image/', 'application/octet-stream')): return body
-    raise BadRequest(415, 'bad_content_type', 'send multipart form field "file", JSON {"image": base64}, or raw image bytes')
+        data, hints = await image_bytes_from_form(Request(scope, _replay(body)))
+    elif ctype.startswith('application/json'): data, hints = image_bytes_from_json(body)
+    elif ctype.startswith(('image/', 'application/octet-stream')): data, hints = body, {}
+    else: raise BadRequest(415, 'bad_content_type', 'send multipart form field "file", JSON {"image": base64}, or raw image bytes')
+    query = parse_qs(scope.get('query_string', b'').decode('latin-1'))
+    return data, {**{k: query[k][-1] for k in HINT_FIELDS if query.get(k, [''])[-1]}, **hints}
 
 def no_model(path:str) -> Response:
     task = 'character' if path == '/predict' else 'CAPTCHA'
@@ -268,15 +281,16 @@ class CaptchaAPI(ls.LitAPI):
                  self.reader.alphabet, self.reader.threads)
 
     def decode_request(self, request):
-        return np.frombuffer(base64.b64decode(request['px']), dtype=np.uint8).reshape(self.shape), tuple(request['raw'])
+        px = np.frombuffer(base64.b64decode(request['px']), dtype=np.uint8).reshape(self.shape)
+        return px, tuple(request['raw']), request.get('hints')
 
-    def batch(self, inputs): return np.stack([px for px, _ in inputs]), [raw for _, raw in inputs]
+    def batch(self, inputs): return np.stack([px for px, _, _ in inputs]), [raw for _, raw, _ in inputs], [h for _, _, h in inputs]
     def unbatch(self, output): return output
 
     def predict(self, batch):
-        px, raw = batch
+        px, raw, hints = batch
         x = (px.astype(np.float32) / 255.0 - self.reader.mean) / self.reader.std
-        answers = self.reader.answers(self.reader.logits(x))
+        answers = self.reader.answers(self.reader.logits(x), hints)
         self._record(answers, batch_features(px[:, 0], raw) if self.plog else None)
         n = str(len(answers)).encode()
         return [(a, n) for a in answers]
@@ -342,22 +356,26 @@ class PipeQueueLitServer(ls.LitServer):
 
 # %% ../nbs/05_serve.ipynb #08758362
 IMAGE_BODY = {'required': True, 'content': {
-    'multipart/form-data': {'schema': {'type': 'object', 'required': ['file'], 'properties': {'file': {'type': 'string', 'format': 'binary'}}}},
-    'application/json': {'schema': {'type': 'object', 'required': ['image'],
-                                    'properties': {'image': {'type': 'string', 'description': 'base64 image bytes'}}}},
+    'multipart/form-data': {'schema': {'type': 'object', 'required': ['file'], 'properties': {'file': {'type': 'string', 'format': 'binary'},
+        'alphabet': {'type': 'string'}, 'length': {'type': 'integer'}}}},
+    'application/json': {'schema': {'type': 'object', 'required': ['image'], 'properties': {
+        'image': {'type': 'string', 'description': 'base64 image bytes'},
+        'alphabet': {'type': 'string', 'description': '/solve only: characters the answer may use'},
+        'length': {'type': 'integer', 'description': '/solve only: characters in the answer'}}}},
     'image/png': {'schema': {'type': 'string', 'format': 'binary'}}}}
 ERRORS = {str(c): {'description': d, 'content': {'application/json': {'schema': {'type': 'object', 'properties': {
     'error': {'type': 'string'}, 'detail': {'type': 'string'}}}}}} for c, d in
     [(400, 'bad input'), (401, 'missing or wrong API key'), (404, 'no model for this endpoint'), (413, 'too large'),
-     (415, 'not an image or unsupported content type'), (422, 'wrong field')]}
+     (415, 'not an image or unsupported content type'), (422, 'wrong field or a hint the model cannot follow')]}
 
-def _preview_route(sizes:dict):
+def _preview_route(specs:dict):
     "POST /preview?endpoint=/predict: PNG of what that endpoint's model reads (the web page shows it)"
     async def preview(request: Request, endpoint:str='/predict'):
         if endpoint not in ENDPOINTS.values(): return _error(422, 'bad_endpoint', 'endpoint must be /predict or /solve', '/preview')
-        if endpoint not in sizes: return no_model(endpoint)
+        if endpoint not in specs: return no_model(endpoint)
         try:
-            im = prepare_image(await request_image(request.scope, await request.body()), sizes[endpoint])[0]
+            data, _ = await request_image(request.scope, await request.body())
+            im = prepare_image(data, specs[endpoint]['size'], specs[endpoint]['resize'])[0]
         except BadRequest as e: return _error(e.status, e.kind, str(e), '/preview')
         b = io.BytesIO(); Image.fromarray(im).save(b, 'PNG')
         return Response(b.getvalue(), media_type='image/png', headers={'x-input-size': f'{im.shape[1]}x{im.shape[0]}'})
@@ -370,7 +388,8 @@ def build_server(models:list, log_path=None, workers:int=1, threads:int=None, ap
     apis = [CaptchaAPI(m, log_path, threads, max_batch_size, batch_timeout, spin) for m in models]
     paths = [a.api_path for a in apis]
     if len(set(paths)) < len(paths): raise ValueError(f'one model per task: got two for {[p for p in paths if paths.count(p) > 1]}')
-    sizes = {a.api_path: (int(a.meta['input_width']), int(a.meta['input_height'])) for a in apis}
+    specs = {a.api_path: dict(size=(int(a.meta['input_width']), int(a.meta['input_height'])), resize=a.meta.get('resize', 'stretch'),
+                              meta=a.meta) for a in apis}
     import captcha_nb, onnxruntime
     info = dict(models={a.api_path: dict(file=str(Path(a.model_path).resolve()), **a.meta) for a in apis},
                 prediction_log=str(log_path) if log_path else None,
@@ -379,14 +398,14 @@ def build_server(models:list, log_path=None, workers:int=1, threads:int=None, ap
     server_cls = PipeQueueLitServer if pipes else ls.LitServer
     server = server_cls(apis, accelerator='cpu', devices=1, workers_per_device=workers, timeout=timeout,
                           model_metadata=info, restart_workers=restart_workers, fast_queue=fast_queue,
-                          middlewares=[(CaptchaMiddleware, dict(sizes=sizes, api_key=api_key, max_body=max_body))])
+                          middlewares=[(CaptchaMiddleware, dict(specs=specs, api_key=api_key, max_body=max_body))])
     app = server.app
     app.router.routes = [r for r in app.router.routes if getattr(r, 'path', None) != '/']  # LitServe's "/" text
     def metrics_route():
         for hook in on_metrics: hook()
         return Response(metrics_text(), media_type='text/plain; version=0.0.4')
     app.add_api_route('/metrics', metrics_route, methods=['GET'])
-    app.add_api_route('/preview', _preview_route(sizes), methods=['POST'], openapi_extra={'requestBody': IMAGE_BODY}, responses=ERRORS)
+    app.add_api_route('/preview', _preview_route(specs), methods=['POST'], openapi_extra={'requestBody': IMAGE_BODY}, responses=ERRORS)
     for path, endpoint in routes: app.add_api_route(path, endpoint, methods=['GET'])
     for r in app.router.routes:  # document the image body LitServe's generic handlers accept
         if getattr(r, 'path', None) in ENDPOINTS.values():

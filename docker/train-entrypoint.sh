@@ -23,7 +23,7 @@ fi
 if [ -z "${HOME:-}" ] || [ ! -w "${HOME}" ]; then export HOME=/tmp/home; mkdir -p "$HOME"; fi
 
 echo "train: papermill nbs/03_train.ipynb -> $out/train.ipynb $*"
-papermill nbs/03_train.ipynb "$out/train.ipynb" --cwd nbs \
+papermill nbs/03_train.ipynb "$out/train.ipynb" --log-output \
   -p out_dir "$out" -p executed_nb "$out/train.ipynb" -p wandb_mode "${WANDB_MODE:-offline}" "$@"
 
 if [ "${EXPORT:-1}" != 0 ]; then

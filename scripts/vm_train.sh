@@ -13,7 +13,7 @@ Usage: scripts/vm_train.sh [-r REPO_URL] [-b BRANCH] [-d DIR] [-n RUN] [-h] [-- 
   -n RUN       run name: the model goes to DIR/models/RUN (or $RUN; default vm-YYYYmmdd-HHMMSS)
   -h           this message
   PAPERMILL_ARGS  papermill parameters for nbs/03_train.ipynb (paths relative to nbs/); default, the README's
-                  default run: -p task char -p synth_dirs ../data/synth/char -p epochs 5
+                  default run: -p task char -p synth_dirs data/synth/char -p epochs 5
 
 Environment:
   DVC_REMOTE_URL  s3://, gs://, azure:// or any DVC remote: `dvc pull` the data from it and `dvc push` the model
@@ -25,7 +25,7 @@ Environment:
 
 Example:
   REPO_URL=https://github.com/captcha-nb/captcha_nb.git ARTIFACT_URL=gs://my-bucket/captcha \
-    bash vm_train.sh -n char-e8 -- -p task char -p synth_dirs ../data/synth/char -p epochs 8
+    bash vm_train.sh -n char-e8 -- -p task char -p synth_dirs data/synth/char -p epochs 8
 USAGE
 }
 
@@ -49,7 +49,7 @@ while getopts ':r:b:d:n:h' opt; do
 done
 shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
-if [ $# -gt 0 ]; then train_args=("$@"); else train_args=(-p task char -p synth_dirs ../data/synth/char -p epochs 5); fi
+if [ $# -gt 0 ]; then train_args=("$@"); else train_args=(-p task char -p synth_dirs data/synth/char -p epochs 5); fi
 [[ "$run" =~ ^[A-Za-z0-9._-]+$ ]] || die "run name '$run' may only hold letters, digits, '.', '_' and '-'"
 
 export DEBIAN_FRONTEND=noninteractive DVC_NO_ANALYTICS=1 WANDB_MODE=${WANDB_MODE:-offline} WANDB_SILENT=true
@@ -103,8 +103,8 @@ fi
 out="models/$run"
 mkdir -p "$out"
 log "train: papermill nbs/03_train.ipynb -> $out (${train_args[*]})"
-$bin/papermill nbs/03_train.ipynb "$out/train.ipynb" --cwd nbs --log-output \
-  -p out_dir "../$out" -p executed_nb "../$out/train.ipynb" -p wandb_mode "$WANDB_MODE" "${train_args[@]}"
+$bin/papermill nbs/03_train.ipynb "$out/train.ipynb" --log-output \
+  -p out_dir "$out" -p executed_nb "$out/train.ipynb" -p wandb_mode "$WANDB_MODE" "${train_args[@]}"
 
 log "export: captcha-export $out"
 $bin/captcha-export "$out"

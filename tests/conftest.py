@@ -50,7 +50,7 @@ def train_tiny(out_dir: Path, task: str = 'char', seed: int = 42, extra=()) -> P
     params = ['-p', 'task', task, '-p', 'n_synth', '600' if task == 'char' else '160', '-p', 'epochs', '1',
               '-p', 'seed', str(seed), '-p', 'out_dir', str(out_dir), '-p', 'wandb_mode', 'disabled', *extra]
     r = subprocess.run([str(BIN/'papermill'), str(ROOT/'nbs'/'03_train.ipynb'), str(out_dir/'train.ipynb'),
-                        '--cwd', str(ROOT/'nbs'), '--no-progress-bar', *params], capture_output=True, text=True)
+                        '--no-progress-bar', *params], capture_output=True, text=True)
     if r.returncode: raise AssertionError(f'papermill failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}')
     return out_dir
 
@@ -80,3 +80,13 @@ def tiny_captcha_model(tmp_path_factory) -> Path:
     r = subprocess.run([str(BIN/'captcha-export'), str(d), '--no-int8'], capture_output=True, text=True)
     if r.returncode: raise AssertionError(f'captcha-export failed:\n{r.stdout}\n{r.stderr}')
     return d
+
+
+def write_captchas(folder: Path, n: int = 40, alphabet: str = '0123456789', lengths=(4, 6), seed: int = 3) -> Path:
+    "`n` general-style CAPTCHAs of mixed sizes and lengths in `folder`, named after their labels (`<label>_<i>.png`)"
+    from PIL import Image
+    from captcha_nb.data import synth_items
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (a, label) in enumerate(synth_items(n, 'captcha', alphabet, lengths, seed=seed, style='general', progress=False)):
+        Image.fromarray(a).save(folder/f'{label}_{i}.png')
+    return folder

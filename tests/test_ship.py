@@ -149,8 +149,8 @@ def test_train_workflow():
     assert 'dvc remote add' in pull['run'] and 'N_SYNTH=2000' in synth['run']
     assert wf['jobs']['train']['env']['DVC_REMOTE_URL'] == '${{ secrets.DVC_REMOTE_URL }}'
     cmd = ' '.join(runs(wf).replace('\\\n', ' ').split())
-    assert ('papermill nbs/03_train.ipynb runs/ci/train.ipynb --cwd nbs -p synth_dirs ../data/synth/char -p n_synth 0 '
-            '-p epochs 1 -p out_dir ../runs/ci -p wandb_mode offline') in cmd
+    assert ('papermill nbs/03_train.ipynb runs/ci/train.ipynb -p synth_dirs data/synth/char -p n_synth 0 '
+            '-p epochs 1 -p out_dir runs/ci -p wandb_mode offline') in cmd
     up, = uses(wf, 'actions/upload-artifact')
     assert up['with']['path'].split()[0] == 'runs/ci' and up['if'] == 'always()'
 
@@ -208,7 +208,7 @@ def test_train_image_runs_the_papermill_notebook_into_out():
     script = DOCKER/Path(entry[0]).name
     assert entry == ['/app/docker/train-entrypoint.sh'] and script.is_file()
     text = script.read_text()
-    assert re.search(r'papermill nbs/03_train\.ipynb "\$out/train\.ipynb" --cwd nbs', text)
+    assert re.search(r'papermill nbs/03_train\.ipynb "\$out/train\.ipynb" --log-output', text)
     assert '-p out_dir "$out"' in text and '"$@"' in text and 'OUT_DIR:-/out' in text
     assert instr(path, 'USER')[-1] not in ('root', '0') and 'chown captcha:captcha /out' in run
 

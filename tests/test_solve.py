@@ -32,9 +32,11 @@ def test_eval_prints_seq_acc(tiny_captcha_model, captcha_folder):
 
 
 def test_export_metadata_says_captcha(tiny_captcha_model):
+    "A whole-CAPTCHA run with no real data reads the general family: 4-8 characters of 0-9a-z, case folded, aspect kept"
     from captcha_nb.export import OnnxReader
     r = OnnxReader(tiny_captcha_model/'model.onnx')
-    assert r.task == 'captcha' and r.size == (200, 50) and r.text_len == 5 and r.meta['blank_index'] == '0'
+    assert r.task == 'captcha' and r.size == (192, 48) and r.text_len == 8 and r.meta['blank_index'] == '0'
+    assert (r.min_len, r.max_len, r.case, r.resize, r.alphabet) == (4, 8, 'lower', 'letterbox', '0123456789abcdefghijklmnopqrstuvwxyz')
 
 
 def test_solve_on_real_captchas(both, captcha_folder):
@@ -74,3 +76,31 @@ def test_two_models_for_one_task_refused(tiny_char_model, tmp_path):
     m = tiny_char_model/'model.onnx'
     r = subprocess.run([BIN/'captcha-serve', '--model', m, '--model', m, '--port', '8998'], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and 'one model per task' in r.stderr
+
+
+def test_solve_hints_restrict_the_answer(both, captcha_folder):
+    "alphabet and length hints, as form fields, JSON keys or query parameters, shape every answer"
+    import base64
+    data = image_files(captcha_folder)[0].read_bytes()
+    a = requests.post(f'{both}/solve', files={'file': ('x.png', data)}, data={'alphabet': '01', 'length': '6'}).json()
+    assert len(a['text']) == 6 and set(a['text']) <= set('01'), a
+    b = requests.post(f'{both}/solve', json={'image': base64.b64encode(data).decode(), 'alphabet': 'XYZ', 'length': 3}).json()
+    assert len(b['text']) == 3 and set(b['text']) <= set('xyz'), b  # the reader folds case: X is read as x
+    c = requests.post(f'{both}/solve?length=7', data=data, headers={'content-type': 'image/png'}).json()
+    assert len(c['text']) == 7
+    d = requests.post(f'{both}/solve', files={'file': ('x.png', data)}).json()
+    assert 4 <= len(d['text']) <= 8  # no hint: the lengths the model was trained on
+
+
+@pytest.mark.parametrize('hints, detail', [({'alphabet': '!?'}, "cannot read '!?'"), ({'length': 'five'}, 'whole number'),
+                                           ({'length': '99'}, 'between 1 and'), ({'length': '0'}, 'between 1 and')])
+def test_solve_bad_hints_are_422(both, captcha_folder, hints, detail):
+    data = image_files(captcha_folder)[0].read_bytes()
+    r = requests.post(f'{both}/solve', files={'file': ('x.png', data)}, data=hints)
+    assert r.status_code == 422 and r.json()['error'] == 'bad_hint' and detail in r.json()['detail'], r.text
+
+
+def test_predict_refuses_hints(both, captcha_folder):
+    data = image_files(captcha_folder)[0].read_bytes()
+    r = requests.post(f'{both}/predict', files={'file': ('x.png', data)}, data={'alphabet': 'abc'})
+    assert r.status_code == 422 and 'whole CAPTCHAs' in r.json()['detail']

@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import BIN, train_tiny
+from conftest import BIN, train_tiny, write_captchas
 
 
 def last_json(out: str) -> dict: return json.loads(out.strip().splitlines()[-1])
@@ -140,7 +140,7 @@ def test_interrupted_training_leaves_no_finished_looking_run(tmp_path):
     import signal
     import time
     out = tmp_path/'run'
-    cmd = [BIN/'papermill', 'nbs/03_train.ipynb', out/'train.ipynb', '--cwd', 'nbs', '--no-progress-bar',
+    cmd = [BIN/'papermill', 'nbs/03_train.ipynb', out/'train.ipynb', '--no-progress-bar',
            '-p', 'n_synth', '3000', '-p', 'epochs', '3', '-p', 'out_dir', out, '-p', 'wandb_mode', 'disabled']
     out.mkdir()
     p = subprocess.Popen(cmd, cwd=BIN.parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -165,3 +165,86 @@ def test_sweep_runs_a_grid_and_compares(tmp_path):
     again = subprocess.run([BIN/'python', 'benchmarks/sweep.py', tmp_path, '-g', 'seed=1,2', '-p', 'n_synth=200'],
                            capture_output=True, text=True, cwd=BIN.parents[1])
     assert again.stdout.count('done already') == 2  # an interrupted or repeated sweep resumes
+
+
+# --- captcha-train: any labelled folder, one command -------------------------------------------------------
+
+def captcha_train(*args, cwd=None):
+    return subprocess.run([str(BIN/'captcha-train'), *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_captcha_train_infers_the_scheme_and_exports(tmp_path):
+    folder = write_captchas(tmp_path/'caps')
+    (folder/'12345.png').write_bytes(b'not an image')
+    out = tmp_path/'out'
+    r = captcha_train('--real-dirs', folder, '--out-dir', out, '--epochs', '1', '--wandb-mode', 'disabled')
+    assert r.returncode == 0, r.stderr[-3000:]
+    for line in ('task        captcha', 'alphabet    0123456789 (10 characters)', 'lengths     4-6 characters', 'case        keep'):
+        assert line in r.stdout, r.stdout[:2000]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert (res['task'], res['alphabet'], res['text_len'], res['case']) == ('captcha', '0123456789', '4-6', 'keep')
+    m = json.loads((out/'metrics.json').read_text())
+    assert m['scheme']['unreadable'] == ['12345.png'] and m['device']['type'] == 'cpu' and m['device']['precision'] in ('fp32', 'bf16')
+    assert m['data']['sources'][0]['problems'] == {'unreadable': 1, 'resized': 40} or m['data']['sources'][0]['problems']['unreadable'] == 1
+    e = subprocess.run([BIN/'captcha-export', out, '--no-int8'], capture_output=True, text=True)
+    assert e.returncode == 0, e.stderr[-2000:]
+    from captcha_nb.export import OnnxReader
+    reader = OnnxReader(out/'model.onnx')
+    assert (reader.min_len, reader.max_len, reader.resize, reader.case, reader.alphabet) == (4, 6, 'letterbox', 'keep', '0123456789')
+    assert all(4 <= len(a['text']) <= 6 for a in reader.predict(image_files_of(folder)[:5]))
+
+
+def image_files_of(folder):
+    from captcha_nb.core import image_files
+    return [f for f in image_files(folder) if f.name != '12345.png']
+
+
+@pytest.mark.parametrize('case', ['missing folder', 'only broken files', 'one image', 'no out dir'])
+def test_captcha_train_bad_folders_fail_clearly(tmp_path, case):
+    folder = tmp_path/'caps'
+    if case == 'only broken files':
+        folder.mkdir(); (folder/'abcd.png').write_bytes(b'x'); (folder/'efgh.png').write_bytes(b'')
+    if case == 'one image': write_captchas(folder, n=1)
+    args = ['--real-dirs', folder if case != 'missing folder' else tmp_path/'nope'] + ([] if case == 'no out dir' else ['--out-dir', tmp_path/'out'])
+    r = captcha_train(*args, '--epochs', '1', '--wandb-mode', 'disabled', '--quiet')
+    assert r.returncode != 0 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    want = {'missing folder': 'captcha-train: not a folder', 'only broken files': 'no readable image',
+            'one image': 'not enough data to train', 'no out dir': 'required: --out-dir'}[case]
+    assert want in r.stderr, r.stderr
+    if case == 'only broken files': assert 'abcd.png' in r.stderr
+    if case == 'one image': assert '.png' in r.stderr  # names the file
+
+
+def test_captcha_train_fine_tunes_from_another_model(tiny_captcha_model, tmp_path):
+    "--init-from keeps what the other model learnt of the characters both alphabets share (the output rows too)"
+    out = tmp_path/'out'
+    r = captcha_train('--real-dirs', write_captchas(tmp_path/'caps', n=24), '--out-dir', out, '--init-from', tiny_captcha_model,
+                      '--epochs', '1', '--wandb-mode', 'disabled', '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    init = json.loads((out/'metrics.json').read_text())['init']
+    assert init['chars_from_source'] == '0123456789' and init['chars_new'] == '' and 'head.weight' not in init['new']
+
+
+def test_papermill_paths_are_relative_to_the_repository(tmp_path):
+    "Run from another folder, a relative out_dir still lands in the repository (not beside the working directory)"
+    import shutil
+    import uuid
+    rel = f'models/test-cwd-{uuid.uuid4().hex[:8]}'
+    root = BIN.parents[1]
+    try:
+        r = subprocess.run([BIN/'papermill', root/'nbs'/'03_train.ipynb', tmp_path/'t.ipynb', '--no-progress-bar', '-p', 'n_synth', '100',
+                            '-p', 'epochs', '1', '-p', 'out_dir', rel, '-p', 'wandb_mode', 'disabled'], capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert (root/rel/'metrics.json').exists() and not (tmp_path/rel).exists()
+    finally: shutil.rmtree(root/rel, ignore_errors=True)
+
+
+def test_papermill_digit_alphabet_needs_raw_parameter(tmp_path):
+    "-p reads 0123456789 as a number: the run says to use -r, and -r works"
+    base = [BIN/'papermill', 'nbs/03_train.ipynb', tmp_path/'t.ipynb', '--no-progress-bar', '-p', 'task', 'captcha', '-p', 'n_synth', '64',
+            '-p', 'epochs', '1', '-p', 'out_dir', tmp_path/'out', '-p', 'wandb_mode', 'disabled', '-p', 'text_len', '4']
+    bad = subprocess.run(base + ['-p', 'alphabet', '0123456789'], capture_output=True, text=True, cwd=BIN.parents[1])
+    assert bad.returncode != 0 and '-r alphabet 0123456789' in bad.stdout + bad.stderr
+    good = subprocess.run(base + ['-r', 'alphabet', '0123456789'], capture_output=True, text=True, cwd=BIN.parents[1])
+    assert good.returncode == 0, good.stderr[-3000:]
+    assert json.loads((tmp_path/'out'/'metrics.json').read_text())['params']['alphabet'] == '0123456789'

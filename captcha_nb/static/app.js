@@ -43,12 +43,17 @@ function bar(label, value) {
 async function read() {
   if (!current) return;
   const endpoint = document.querySelector("input[name=mode]:checked").value;
-  const form = () => { const f = new FormData(); f.append("file", current, "upload"); return f; };
+  const hints = endpoint === "/solve" ? [["alphabet", $("hint-alphabet").value.trim()], ["length", $("hint-length").value.trim()]] : [];
+  const form = (withHints) => {
+    const f = new FormData(); f.append("file", current, "upload");
+    if (withHints) hints.forEach(([k, v]) => { if (v) f.append(k, v); });
+    return f;
+  };
   $("read").disabled = true; $("error").textContent = ""; $("answer").textContent = "…"; delete $("answer").dataset.text;
   try {
     const [r, p] = await Promise.all([
-      fetch(endpoint, { method: "POST", body: form(), headers: headers() }),
-      fetch("/preview?endpoint=" + encodeURIComponent(endpoint), { method: "POST", body: form(), headers: headers() }),
+      fetch(endpoint, { method: "POST", body: form(true), headers: headers() }),
+      fetch("/preview?endpoint=" + encodeURIComponent(endpoint), { method: "POST", body: form(false), headers: headers() }),
     ]);
     if (!r.ok) { showError("Rejected (" + r.status + "): " + await errorText(r)); return; }
     const a = await r.json();
@@ -90,7 +95,8 @@ async function refreshServer() {
     for (const [ep, m] of Object.entries(loaded)) {
       const dt = document.createElement("dt"); dt.textContent = ep;
       const dd = document.createElement("dd");
-      dd.textContent = m.task + " model · alphabet " + m.alphabet + " · input " + m.input_width + "×" + m.input_height +
+      const lens = m.min_len && m.task === "captcha" ? " · " + (m.min_len === m.max_len ? m.min_len : m.min_len + "–" + m.max_len) + " characters" : "";
+      dd.textContent = m.task + " model · alphabet " + m.alphabet + lens + " · input " + m.input_width + "×" + m.input_height +
         " · " + String(m.file || "").split("/").pop();
       $("info").append(dt, dd);
     }
@@ -100,12 +106,15 @@ async function refreshServer() {
     }
     const checked = document.querySelector("input[name=mode]:checked");
     if (checked.disabled) { const other = document.querySelector("input[name=mode]:not(:disabled)"); if (other) other.checked = true; }
+    showHints();
   } catch (e) { /* health shows the problem */ }
 }
 
 $("file").addEventListener("change", (e) => { const f = e.target.files[0]; if (f) setImage(f, f.name); });
 $("read").addEventListener("click", read);
-document.querySelectorAll("input[name=mode]").forEach((r) => r.addEventListener("change", read));
+function showHints() { $("hints").hidden = document.querySelector("input[name=mode]:checked").value !== "/solve"; }
+document.querySelectorAll("input[name=mode]").forEach((r) => r.addEventListener("change", () => { showHints(); read(); }));
+["hint-alphabet", "hint-length"].forEach((id) => $(id).addEventListener("change", read));
 const drop = $("drop");
 drop.addEventListener("click", () => $("file").click());
 drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file").click(); } });

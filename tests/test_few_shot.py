@@ -1,0 +1,40 @@
+"The few-shot benchmark end to end on a tiny synthetic scheme: a learning curve, the zero-label reader, ddddocr, the plot."
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import BIN, ROOT, write_captchas
+
+sys.path.insert(0, str(ROOT/'benchmarks'))
+import few_shot  # noqa: E402
+
+
+def test_split_keeps_repeats_of_a_label_together(tmp_path):
+    from captcha_nb.core import label_from_path
+    folder = write_captchas(tmp_path/'s', n=60)
+    for f in list(folder.iterdir())[:10]: (folder/f'{label_from_path(f)}_r.png').write_bytes(f.read_bytes())  # repeats
+    test, pool = few_shot.split(folder)
+    assert {label_from_path(f) for f in test}.isdisjoint({label_from_path(f) for f in pool}) and len(test) + len(pool) == 70
+    assert few_shot.split(folder) == (test, pool)  # the same every time
+
+
+def test_few_shot_benchmark_runs_end_to_end(tiny_captcha_model, tmp_path):
+    pytest.importorskip('ddddocr', reason='ddddocr is in the bench extra (pip install -e .[bench])')
+    folder = write_captchas(tmp_path/'scheme', n=60)
+    out = tmp_path/'out'
+    r = subprocess.run([BIN/'python', 'benchmarks/few_shot.py', folder, '--n', '12,24', '--minutes', '0.3', '--reader', tiny_captcha_model,
+                        '--out', out], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith('{')]
+    assert [row['n'] for row in rows if row['reader'] == 'captcha_nb'] == [12, 24]
+    assert len([row for row in rows if row['reader'] == 'ddddocr']) == 4 and any(row['reader'] == 'general reader' for row in rows)
+    assert all(0 <= row['seq_acc'] <= 1 and row['n_test'] == rows[0]['n_test'] > 0 for row in rows)
+    assert (out/'few_shot.png').stat().st_size > 10_000 and len((out/'results.jsonl').read_text().splitlines()) == len(rows)
+
+
+def test_few_shot_says_what_is_missing(tmp_path):
+    r = subprocess.run([BIN/'python', 'benchmarks/few_shot.py', write_captchas(tmp_path/'s', n=20), '--reader', tmp_path/'none'],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode != 0 and 'no general reader' in r.stderr
