@@ -285,15 +285,15 @@ def captcha_export(
 
 # %% ../nbs/04_export.ipynb #b2512573
 def evaluate_folder(model, data_dir, alphabet:str=None, length=None) -> dict:
-    "`score_texts` of `model` (OnnxReader or Learner) on a labelled folder, plus what could not be scored"
+    "`score_texts` of `model` (OnnxReader or Learner) on a labelled folder, plus what could not be scored; `alphabet` and `length` are decoding hints"
     from captcha_nb.data import import_folder, detect_task
-    task, alphabet, text_len = model_task(model)
+    task, reads, _ = model_task(model)
     folder_task = detect_task(image_files(data_dir))
     if folder_task != task: raise ValueError(f'{data_dir} holds {folder_task} images but the model reads {task} images')
     ls = import_folder(data_dir, task, None, None, progress=False, **model_input(model))
     if not len(ls): raise ValueError(f'nothing to score in {data_dir}: {ls.summary()}')
     preds = predict_texts(model, [a for a, _ in ls.items], alphabet=alphabet, length=length)
-    res = score_texts(preds, ls.labels, alphabet + ''.join(sorted(set(''.join(ls.labels)) - set(alphabet))))
+    res = score_texts(preds, ls.labels, reads + ''.join(sorted(set(''.join(ls.labels)) - set(reads))))
     res['skipped'] = {k: len(v) for k, v in ls.problems.items() if k != 'resized'}
     return res
 

@@ -128,7 +128,7 @@ def infer_config(cfg:TrainConfig) -> tuple[TrainConfig, Scheme|None]:
     scheme = infer_scheme(real, cfg.task or None, cfg.case) if real else None
     task = check_task(cfg.task or (scheme.task if scheme else 'char'))
     style = cfg.synth_style or ('general' if task == 'captcha' else 'v2')
-    case = scheme.case if scheme else ('keep' if cfg.case == 'auto' else cfg.case)
+    case = scheme.case if scheme else cfg.case if cfg.case != 'auto' else 'lower' if style == 'general' else 'keep'
     if cfg.alphabet: alphabet = fold_alphabet(str(cfg.alphabet), case)
     elif scheme: alphabet = scheme.alphabet
     else: alphabet = GENERAL_ALPHABET if task == 'captcha' and style == 'general' else ALPHABET
@@ -507,6 +507,8 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     aug = cfg.aug if cfg.aug != 'auto' else 'strong' if cfg.task == 'captcha' and 0 < len(real['train']) < 1000 else 'light'
     build = lambda train: make_dls({'train': train, 'valid': splits['valid']}, cfg.task, cfg.alphabet, hi, bs=cfg.bs, aug=aug,
                                    seed=cfg.seed, device=device)
+    if len(splits['train']) < cfg.bs:  # fastai drops the last partial batch: fewer images than a batch would train on nothing
+        splits['train'] = splits['train'] * math.ceil(cfg.bs / len(splits['train']))
     seed_everything(cfg.seed)
     learn = make_learner(build(splits['train']), cfg.task, cfg.alphabet, arch=cfg.arch, pretrained=cfg.pretrained,
                          channels_last=device.type == 'cpu')
@@ -592,7 +594,7 @@ def _train_parser():
         d = docs[f.name]['docment'] or ''
         if f.type in (bool, 'bool'): p.add_argument(*flags, dest=f.name, action='store_true', help=d)
         else:
-            typ = {'int': int, 'float': float}.get(str(f.type), str)
+            typ = f.type if f.type in (int, float) else {'int': int, 'float': float}.get(str(f.type), str)
             p.add_argument(*flags, dest=f.name, type=typ, default=None, required=f.name == 'out_dir',
                            help=f'{d} (default: {f.default!r})' if f.default not in ('', None) else d)
     p.add_argument('--quiet', action='store_true', help='no progress bars or summaries, only the result line')
