@@ -54,11 +54,12 @@ train: install  ## train the default character model with papermill (writes $(MO
 	  -p synth_dirs data/synth/char -p n_synth 0 -p epochs $(EPOCHS) -p out_dir $(MODEL_DIR) -p wandb_mode $(WANDB_MODE) \
 	  -p executed_nb $(MODEL_DIR)/train.ipynb
 
-reader: install  ## train the general whole-CAPTCHA reader on synthetic data only, in READER_MINUTES (writes $(READER_DIR))
+reader: install  ## train the general whole-CAPTCHA reader on synthetic data only, from the character model, in READER_MINUTES (writes $(READER_DIR))
 	mkdir -p $(READER_DIR)
 	$(BIN)/papermill nbs/03_train.ipynb $(READER_DIR)/train.ipynb --log-output --no-progress-bar -p task captcha \
 	  -p synth_dirs data/synth/reader -p n_synth 0 -p case lower -p text_len 4-8 -p minutes $(READER_MINUTES) -p valid_pct 0.05 \
-	  -p lr 0.002 -p out_dir $(READER_DIR) -p wandb_mode $(WANDB_MODE) -p executed_nb $(READER_DIR)/train.ipynb
+	  -p lr 0.003 -p bs 32 -p init_from $(MODEL_DIR) -p out_dir $(READER_DIR) -p wandb_mode $(WANDB_MODE) \
+	  -p executed_nb $(READER_DIR)/train.ipynb
 
 export: install  ## ONNX fp32 + int8 next to each Learner
 	$(BIN)/captcha-export $(MODEL_DIR)

@@ -624,10 +624,11 @@ def augmentations(task:str='char', strength:str='light'):
            [RandomErasing(p=0.5, sl=0.0, sh=0.06, max_count=3)]
 
 def make_dls(splits:dict, task:str='char', alphabet:str=ALPHABET, max_len:int=TEXT_LEN, bs:int=64,
-             aug:bool|str=True, num_workers:int=0, seed:int=0, device=None):
-    "fastai DataLoaders from {'train': items, 'valid': items} of (uint8 array, label), on `device` (default: the GPU when there is one)"
+             aug:bool|str=True, num_workers:int=0, seed:int=0, device=None, partial_n:int=None):
+    "fastai DataLoaders from {'train': items, 'valid': items} of (uint8 array, label), on `device` (default: the GPU when there is one); `partial_n`: train on that many random items an epoch"
     import torch
     from fastai.vision.all import Categorize, Datasets, IntToFloatTensor, ItemGetter, Normalize
+    import fastai.callback.data  # noqa: F401  (partial_dataloaders)
     check_task(task)
     y_tfm = Categorize(vocab=list(alphabet), sort=False) if task == 'char' else TextEncoder(alphabet, max_len)
     items = splits['train'] + splits['valid']
@@ -637,6 +638,7 @@ def make_dls(splits:dict, task:str='char', alphabet:str=ALPHABET, max_len:int=TE
                   Normalize.from_stats(NORM_MEAN, NORM_STD, cuda=False)]
     device = torch.device(device) if device else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     g = torch.Generator().manual_seed(seed)
+    if partial_n: return dsets.partial_dataloaders(partial_n, bs=bs, after_batch=batch_tfms, num_workers=num_workers, device=device, generator=g)
     return dsets.dataloaders(bs=bs, after_batch=batch_tfms, num_workers=num_workers, device=device, generator=g)
 
 # %% ../nbs/01_data.ipynb #b34374d5

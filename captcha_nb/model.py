@@ -35,23 +35,25 @@ def char_model(n_classes:int=len(ALPHABET), arch:str='resnet18', pretrained:bool
 
 # %% ../nbs/02_model.ipynb #4a0b304c
 class CTCReader(nn.Module):
-    "ResNet trunk -> column features -> BiGRU -> per-column scores over blank + alphabet"
-    def __init__(self, n_classes:int, arch:str='resnet18', pretrained:bool=False, hidden:int=128, steps_per_column:int=2):
+    "ResNet trunk -> column features -> BiGRU (plus the features themselves) -> per-column scores over blank + alphabet"
+    def __init__(self, n_classes:int, arch:str='resnet18', pretrained:bool=False, hidden:int=128, steps_per_column:int=2,
+                 skip:bool=True):
         super().__init__()
-        self.n_out, self.k = n_classes + 1, steps_per_column
+        self.n_out, self.k, self.skip = n_classes + 1, steps_per_column, skip
         self.trunk = _timm(arch, pretrained, in_chans=1, features_only=True, out_indices=(4,))
         blk = self.trunk.layer4[0]  # last stage: stride 2 vertically, 1 horizontally
         blk.conv1.stride = (2, 1)
         if blk.downsample is not None: blk.downsample[0].stride = (2, 1)
         ch = self.trunk.feature_info.channels()[-1]
         self.rnn = nn.GRU(ch, hidden, batch_first=True, bidirectional=True)
-        self.head = nn.Linear(2*hidden, self.n_out * self.k)  # index 0 is the CTC blank
+        self.head = nn.Linear(2*hidden + (ch if skip else 0), self.n_out * self.k)  # index 0 is the CTC blank
 
     def forward(self, x):
-        f = self.trunk(x)[-1].mean(2)          # (B, C, T): average over the remaining height
-        y, _ = self.rnn(f.transpose(1, 2))     # (B, T, 2H)
-        y = self.head(y)                       # (B, T, k*(n_classes+1))
-        return y.reshape(y.shape[0], -1, self.n_out)  # (B, k*T, n_classes+1): k steps per column
+        f = self.trunk(x)[-1].mean(2).transpose(1, 2)  # (B, T, C): average over the remaining height
+        y, _ = self.rnn(f)                             # (B, T, 2H)
+        if getattr(self, 'skip', False): y = torch.cat([f, y], -1)  # models pickled before `skip` existed have none
+        y = self.head(y)                               # (B, T, k*(n_classes+1))
+        return y.reshape(y.shape[0], -1, self.n_out)   # (B, k*T, n_classes+1): k steps per column
 
 # %% ../nbs/02_model.ipynb #26457d8c
 class CTCLoss(nn.Module):

@@ -279,7 +279,7 @@ def pick_device(device:str='auto') -> torch.device:
     return torch.device('cuda' if device == 'cuda' or (device == 'auto' and torch.cuda.is_available()) else 'cpu')
 
 # %% ../nbs/03_train.ipynb #387082de
-def seconds_per_image(learn, precision:str='fp32', n_batches:int=4, warmup:int=2) -> float:
+def seconds_per_image(learn, precision:str='fp32', n_batches:int=6, warmup:int=3) -> float:
     "Measured seconds per training image of `learn` here (batch augmentation, forward, backward), its weights left as they were"
     import copy
     model, dl = learn.model, learn.dls.train
@@ -298,7 +298,7 @@ def seconds_per_image(learn, precision:str='fp32', n_batches:int=4, warmup:int=2
         if learn.dls.device.type == 'cuda': torch.cuda.synchronize()
         if i >= warmup: times.append(time.perf_counter() - t); n += len(xb)  # the first batches build the kernels
     model.load_state_dict(state)
-    return sum(times) / max(1, n) * 1.08  # the optimiser step and callbacks: about 8 % more (PhaseTimer)
+    return sum(times) / max(1, n)  # the optimiser step (4 % in PhaseTimer) is about what the first batches still lose
 
 def choose_precision(learn, precision:str='auto') -> tuple[str, float]:
     "(precision, seconds per image): `auto` is fp16 on a GPU, and on a CPU bf16 when it measures 15 % faster than fp32"
@@ -310,12 +310,19 @@ def choose_precision(learn, precision:str='auto') -> tuple[str, float]:
     return ('bf16', bf16) if bf16 < fp32 / 1.15 else ('fp32', fp32)
 
 # %% ../nbs/03_train.ipynb #46741b90
-def plan_epochs(seconds:float, s_per_image:float, n_train:int, n_valid:int, max_epochs:int=30) -> tuple[int, int]:
-    "(epochs, repeat) that fill `seconds`: small data is repeated within an epoch rather than run for hundreds of epochs"
-    epoch = lambda r: s_per_image * (n_train * r + n_valid / 3)  # validation: forward only, about a third of a training step
-    epochs = seconds / epoch(1)
-    repeat = max(1, math.ceil(epochs / max_epochs)) if epochs > max_epochs else 1
-    return max(1, int(seconds / epoch(repeat))), repeat
+def plan_epochs(seconds:float, s_per_image:float, n_train:int, n_valid:int, max_epochs:int=30, min_epochs:int=8) -> tuple[int, int, int|None]:
+    "(epochs, repeat, per_epoch) that fill `seconds`: small data repeats within an epoch, large data trains on a random part of itself each epoch"
+    epoch = lambda n: s_per_image * (n + n_valid / 3)  # validation: forward only, about a third of a training step
+    whole = seconds / epoch(n_train)
+    if whole > max_epochs:  # hundreds of tiny epochs: repeat the data within fewer, longer ones
+        repeat = math.ceil(whole / max_epochs)
+        return max(1, int(seconds / epoch(n_train * repeat))), repeat, None
+    if whole >= min_epochs: return int(whole), 1, None
+    # not even `min_epochs` whole passes fit: that many epochs of a random part each, so the one-cycle schedule has room
+    epochs = min_epochs
+    while epochs > 1 and seconds / epochs / s_per_image - n_valid / 3 < 4 * 64: epochs -= 1  # at least a few batches an epoch
+    per_epoch = int(seconds / epochs / s_per_image - n_valid / 3)
+    return epochs, 1, (min(per_epoch, n_train) if per_epoch < n_train else None)
 
 # %% ../nbs/03_train.ipynb #4f6fae8d
 from fastai.distributed import DistributedDL, DistributedTrainer
@@ -357,7 +364,7 @@ def _map_rows(theirs:torch.Tensor, mine:torch.Tensor, their_symbols:list, my_sym
     return out, mapped
 
 def init_weights_from(model, src, alphabet:str=None) -> dict:
-    "Copy into `model` the weights of another run (`src`: its out_dir or learner.pkl) where names and shapes match; the output rows by character"
+    "Copy into `model` the weights of another run (`src`: its out_dir or learner.pkl) where names and shapes match (a character model's body into a reader's trunk); the output rows by character"
     from fastai.learner import load_learner
     src = Path(src); src = src/'learner.pkl' if src.is_dir() else src
     if not src.exists(): raise FileNotFoundError(f'init_from: no learner.pkl at {src} (train that run first)')
@@ -366,6 +373,8 @@ def init_weights_from(model, src, alphabet:str=None) -> dict:
     head, k = _head(model)
     their_alphabet = getattr(learn, 'meta', {}).get('alphabet')
     by_char = alphabet is not None and their_alphabet is not None and type(learn.model) is type(model)
+    if isinstance(model, CTCReader) and not isinstance(learn.model, CTCReader):  # a character classifier: its body is our trunk
+        theirs = {f'trunk.{n}': v for n, v in theirs.items()}
     same = {n: v for n, v in theirs.items() if n in mine and mine[n].shape == v.shape and not (by_char and n.startswith(head + '.'))}
     if not same: raise ValueError(f'init_from: no layer of {src} fits this model (another task or arch?)')
     mapped = []
@@ -505,8 +514,8 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
                                                cfg.valid_pct, cfg.test_pct, progress, cfg.real_repeat, cfg.synth_style, cfg.case, size)
     t_data = time.perf_counter() - t_start
     aug = cfg.aug if cfg.aug != 'auto' else 'strong' if cfg.task == 'captcha' and 0 < len(real['train']) < 1000 else 'light'
-    build = lambda train: make_dls({'train': train, 'valid': splits['valid']}, cfg.task, cfg.alphabet, hi, bs=cfg.bs, aug=aug,
-                                   seed=cfg.seed, device=device)
+    build = lambda train, partial_n=None: make_dls({'train': train, 'valid': splits['valid']}, cfg.task, cfg.alphabet, hi, bs=cfg.bs,
+                                                   aug=aug, seed=cfg.seed, device=device, partial_n=partial_n)
     if len(splits['train']) < cfg.bs:  # fastai drops the last partial batch: fewer images than a batch would train on nothing
         splits['train'] = splits['train'] * math.ceil(cfg.bs / len(splits['train']))
     seed_everything(cfg.seed)
@@ -521,11 +530,12 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     if cfg.minutes:  # what is left of the budget, less the scoring and saving after training, goes to training
         n_after = len(splits['test']) + len(splits['valid']) + 500 + sum(len(image_files(d)) for d in dirs_of(cfg.eval_dirs))
         seconds = cfg.minutes * 60 - (time.perf_counter() - t_start) - 20 - n_after * s_img / 3
-        epochs, repeat = plan_epochs(max(seconds, 1.0), s_img, len(splits['train']), len(splits['valid']))
-        plan = dict(minutes=cfg.minutes, train_seconds=round(seconds, 1), seconds_per_image=round(s_img, 5), epochs=epochs, repeat=repeat)
-        if repeat > 1: learn.dls = build(splits['train'] * repeat)
-        _say(progress, f'time budget {cfg.minutes:g} min: {epochs} epochs of {len(learn.dls.train_ds):,} images '
-                       f'({s_img*1000:.1f} ms an image measured here, {precision}, {device.type})')
+        epochs, repeat, per_epoch = plan_epochs(max(seconds, 1.0), s_img, len(splits['train']), len(splits['valid']))
+        plan = dict(minutes=cfg.minutes, train_seconds=round(seconds, 1), seconds_per_image=round(s_img, 5), epochs=epochs,
+                    repeat=repeat, images_per_epoch=per_epoch or len(splits['train']) * repeat)
+        if repeat > 1 or per_epoch: learn.dls = build(splits['train'] * repeat, per_epoch)
+        _say(progress, f"time budget {cfg.minutes:g} min: {epochs} epochs of {plan['images_per_epoch']:,} images "
+                       f"({s_img*1000:.1f} ms an image measured here, {precision}, {device.type})")
     else: _say(progress, f'{epochs} epochs of {len(learn.dls.train_ds):,} images on {device.type} ({precision})')
     run = start_wandb(cfg.wandb_mode, cfg.wandb_project, out, asdict(cfg)) if rank == 0 else None
     timer = PhaseTimer()
