@@ -6,14 +6,14 @@ Docs: https://captcha-nb.github.io/captcha_nb/train.html.md"""
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'TrainConfig', 'dirs_of', 'project_root', 'resolve_path', 'resolve_paths', 'parse_size', 'infer_config',
-           'training_data', 'auto_synth', 'PhaseTimer', 'WandbLogger', 'start_wandb', 'EpochPrinter', 'TimeGuard',
+           'training_data', 'PhaseTimer', 'WandbLogger', 'start_wandb', 'EpochPrinter', 'TimeGuard',
            'AnyDeviceMixedPrecision', 'pick_device', 'seconds_per_image', 'choose_precision', 'plan_epochs',
            'CPUDistributedDL', 'CPUDistributedTrainer', 'weights_digest', 'init_weights_from', 'predict_items',
            'evaluate', 'git_commit', 'versions', 'device_name', 'plot_confusion', 'worst_mistakes', 'reference_profile',
            'save_samples', 'TrainResult', 'run_training', 'captcha_train']
 
 # %% ../nbs/03_train.ipynb #9bc2db31
-import json, math, os, platform, subprocess, sys, time
+import json, math, os, platform, subprocess, time
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np
@@ -30,7 +30,7 @@ class TrainConfig:
     task: str = ''              # char (single-character crops) or captcha (whole CAPTCHAs); empty: inferred from real_dirs, else char
     real_dirs: str = ''         # comma-separated folders of real labelled images; their test split scores the model
     synth_dirs: str = ''        # comma-separated folders written by captcha-data synth, used for train and valid only
-    n_synth: int = 0            # synthetic samples generated in memory (train and valid only); -1: as many as fit the budget's first third
+    n_synth: int = 0            # synthetic samples generated in memory, train (and valid when there is no real data) only
     synth_style: str = ''       # v2, outline or general; empty: general for whole CAPTCHAs, v2 for crops
     alphabet: str = ''          # characters the model reads; empty: those of the real labels (else the default 20, or 0-9a-z)
     text_len: str = ''          # characters per CAPTCHA: 5 or a range 4-8; empty: those of the real labels (else 5, or 4-8)
@@ -47,7 +47,7 @@ class TrainConfig:
     pretrained: bool = False    # timm's pretrained weights: needs the Hugging Face hub
     init_from: str = ''         # start from another run's weights (its out_dir or learner.pkl) where layers match
     real_repeat: int = 1        # times each real training image appears per epoch, to weigh a few real images against many synthetic ones
-    aug: str = 'auto'           # batch augmentation: none, light or strong; auto: strong for fewer than 1000 real training CAPTCHAs
+    aug: str = 'light'          # batch augmentation: none, light or strong (light measured best, even for 200 real images)
     eval_dirs: str = ''         # comma-separated labelled folders only scored after training, never trained or tuned on
     out_dir: str = 'models/tiny'
     wandb_mode: str = 'offline' # offline needs no key; online after wandb login; disabled for none
@@ -79,7 +79,7 @@ class TrainConfig:
         if self.case not in ('auto', *CASES): raise ValueError(f"case must be auto, keep or lower, not {self.case!r}")
         if self.precision not in PRECISIONS: raise ValueError(f'precision must be one of {PRECISIONS}, not {self.precision!r}')
         if self.device not in ('auto', 'cpu', 'cuda'): raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
-        if self.aug not in ('auto', *AUGMENTS): raise ValueError(f'aug must be auto, none, light or strong, not {self.aug!r}')
+        if self.aug not in AUGMENTS: raise ValueError(f'aug must be one of {AUGMENTS}, not {self.aug!r}')
         if self.epochs < 1: raise ValueError(f'epochs must be at least 1, not {self.epochs}')
         if self.minutes < 0: raise ValueError(f'minutes must be positive (or 0 for no budget), not {self.minutes}')
 
@@ -193,11 +193,6 @@ def _report_problems(folder, ls:LabelledSet, show:int=3):
         if kind == 'resized': continue
         more = f' and {len(items) - show} more' if len(items) > show else ''
         print(f"{folder}: skipped {len(items)} file{'s' if len(items) > 1 else ''} ({kind.replace('_', ' ')}): {'; '.join(items[:show])}{more}")
-
-def auto_synth(cfg:TrainConfig, scheme:Scheme|None) -> int:
-    "How many synthetic images `n_synth=-1` mixes in: whole CAPTCHAs in the scheme's alphabet, lengths and size, for a few real ones"
-    if cfg.task != 'captcha' or scheme is None: return 0
-    return 2000
 
 # %% ../nbs/03_train.ipynb #f4e81635
 class PhaseTimer(Callback):
@@ -372,7 +367,8 @@ def init_weights_from(model, src, alphabet:str=None) -> dict:
     theirs, mine = learn.model.state_dict(), model.state_dict()
     head, k = _head(model)
     their_alphabet = getattr(learn, 'meta', {}).get('alphabet')
-    by_char = alphabet is not None and their_alphabet is not None and type(learn.model) is type(model)
+    by_char = (alphabet is not None and their_alphabet is not None and type(learn.model) is type(model)
+               and theirs[f'{head}.weight'].shape[1:] == mine[f'{head}.weight'].shape[1:])  # rows of the same width
     if isinstance(model, CTCReader) and not isinstance(learn.model, CTCReader):  # a character classifier: its body is our trunk
         theirs = {f'trunk.{n}': v for n, v in theirs.items()}
     same = {n: v for n, v in theirs.items() if n in mine and mine[n].shape == v.shape and not (by_char and n.startswith(head + '.'))}
@@ -509,11 +505,10 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     (lo, hi), size, device = length_range(cfg.text_len), parse_size(cfg.size), pick_device(cfg.device)
     if device.type == 'cpu': torch.set_num_threads(os.cpu_count() or 1)
     seed_everything(cfg.seed)
-    n_synth = auto_synth(cfg, scheme) if cfg.n_synth < 0 else cfg.n_synth
-    splits, real, data_summary = training_data(cfg.task, cfg.real_dirs, cfg.synth_dirs, n_synth, cfg.alphabet, (lo, hi), cfg.seed,
+    splits, real, data_summary = training_data(cfg.task, cfg.real_dirs, cfg.synth_dirs, cfg.n_synth, cfg.alphabet, (lo, hi), cfg.seed,
                                                cfg.valid_pct, cfg.test_pct, progress, cfg.real_repeat, cfg.synth_style, cfg.case, size)
     t_data = time.perf_counter() - t_start
-    aug = cfg.aug if cfg.aug != 'auto' else 'strong' if cfg.task == 'captcha' and 0 < len(real['train']) < 1000 else 'light'
+    aug = cfg.aug
     build = lambda train, partial_n=None: make_dls({'train': train, 'valid': splits['valid']}, cfg.task, cfg.alphabet, hi, bs=cfg.bs,
                                                    aug=aug, seed=cfg.seed, device=device, partial_n=partial_n)
     if len(splits['train']) < cfg.bs:  # fastai drops the last partial batch: fewer images than a batch would train on nothing
