@@ -85,7 +85,8 @@ def test_page_reads_a_captcha(server, browser, tmp_path):
     text = wait_for(lambda: (answer(browser),) if answer(browser) is not None else None)[0]
     expected = requests.post(server + '/solve', files={'file': ('x.png', f.read_bytes())}).json()['text']
     assert text == expected  # the page shows what the model read (the tiny test model may read nothing)
-    wait_for(lambda: browser.find_element(By.ID, 'preview').get_attribute('naturalWidth') == '200')
+    width = requests.get(server + '/info').json()['model']['models']['/solve']['input_width']
+    wait_for(lambda: browser.find_element(By.ID, 'preview').get_attribute('naturalWidth') == str(width))
     assert 'confidence' in browser.find_element(By.ID, 'confidence').text
     shot(browser, 'captcha')
 
