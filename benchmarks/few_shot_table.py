@@ -1,44 +1,83 @@
 #!/usr/bin/env python
-"""The README's few-shot table from `benchmarks/few_shot.py` runs.
+"""The README's few-shot table (and a bar chart) from `benchmarks/few_shot.py` runs.
 
-    .venv/bin/python benchmarks/few_shot_table.py runs/few_shot/captcha_images_v2 runs/few_shot/receita ...
+    .venv/bin/python benchmarks/few_shot_table.py runs/few_shot/* [--plot nbs/images/few_shot.png]
 
-One row per scheme: test images, ddddocr's best configuration, the general reader with the alphabet hint
-(no labels), and each fine-tuned point (from the general reader; from random weights when `--scratch` ran).
+One row per scheme (runs of one scheme in several folders are combined): test images, ddddocr's best
+configuration, the general reader with the alphabet hint (no labels), and each fine-tuned point (from the
+general reader; from random weights where `--scratch` ran).
 """
+import argparse
 import json
-import sys
 from pathlib import Path
 
+FINE, SCRATCH = 'captcha_nb', 'captcha_nb from scratch'
 
-def rows(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder/'results.jsonl').read_text().splitlines() if line.strip()]
+
+def load(folders) -> dict[str, list[dict]]:
+    "Rows of every results.jsonl, grouped by scheme"
+    runs = {}
+    for f in folders:
+        for line in (Path(f)/'results.jsonl').read_text().splitlines():
+            if line.strip(): r = json.loads(line); runs.setdefault(r['scheme'], []).append(r)
+    return runs
 
 
 def pick(rs, reader: str, n: int):
     return next((r['seq_acc'] for r in rs if r['reader'] == reader and r['n'] == n), None)
 
 
+def best_ddddocr(rs): return max((r['seq_acc'] for r in rs if r['reader'] == 'ddddocr'), default=None)
+
+
 def pct(x) -> str: return '' if x is None else f'{100 * x:.1f} %'
 
 
-def table(folders) -> str:
-    runs = {Path(f).name: rows(Path(f)) for f in folders}
-    ns = sorted({r['n'] for rs in runs.values() for r in rs if r['n']})
+def table(runs: dict) -> str:
+    ns = sorted({r['n'] for rs in runs.values() for r in rs if r['reader'] == FINE})
+    scratch = sorted({r['n'] for rs in runs.values() for r in rs if r['reader'] == SCRATCH})
     head = ['scheme', 'test images', 'ddddocr (best of 4)', 'general reader, no labels']
-    head += [f'{n} labels' for n in ns] + [f'{n} labels, from scratch' for n in ns
-                                           if any(r['reader'] == 'captcha_nb from scratch' and r['n'] == n for rs in runs.values() for r in rs)]
+    head += [f'{n} labels' for n in ns] + [f'{n} labels, from scratch' for n in scratch]
     out = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for name, rs in runs.items():
-        dd = max((r for r in rs if r['reader'] == 'ddddocr'), key=lambda r: r['seq_acc'], default=None)
-        zero = next((r for r in rs if r['reader'] == 'general reader'), None)
-        cells = [f'`{name}`', str(rs[0]['n_test']), pct(dd and dd['seq_acc']), pct(zero and zero['seq_acc'])]
-        cells += [pct(pick(rs, 'captcha_nb', n)) for n in ns]
-        cells += [pct(pick(rs, 'captcha_nb from scratch', n)) for n in ns if len(head) > 4 + len(ns)]
+        zero = pick(rs, 'general reader', 0)
+        cells = [f'`{name}`', str(rs[0]['n_test']), pct(best_ddddocr(rs)), pct(zero)]
+        cells += [pct(pick(rs, FINE, n)) for n in ns] + [pct(pick(rs, SCRATCH, n)) for n in scratch]
         out.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(out)
 
 
+def plot(runs: dict, path: Path, n: int = 200):
+    "Grouped bars per scheme: ddddocr, the general reader with no labels, and `n` labels"
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import numpy as np
+    names = list(runs)
+    bars = [('ddddocr, no labels', [best_ddddocr(runs[s]) for s in names], 'tab:red'),
+            ('general reader, no labels', [pick(runs[s], 'general reader', 0) for s in names], 'tab:green'),
+            (f'captcha_nb, {n} labels, 10 min', [pick(runs[s], FINE, n) for s in names], 'tab:blue')]
+    x, w = np.arange(len(names)), 0.27
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for i, (label, vals, colour) in enumerate(bars):
+        v = [a or 0 for a in vals]
+        ax.bar(x + (i - 1) * w, v, w, label=label, color=colour)
+        for xi, a in zip(x + (i - 1) * w, vals):
+            if a is not None: ax.text(xi, a + 0.01, f'{100 * a:.0f}', ha='center', fontsize=7)
+    ax.set_xticks(x); ax.set_xticklabels(names, fontsize=8); ax.set_ylim(0, 1.08)
+    ax.set_ylabel('whole-text accuracy (test part)'); ax.legend(fontsize=7, ncol=3, loc='lower center', bbox_to_anchor=(0.5, 1.0), frameon=False); ax.grid(axis='y', alpha=0.3)
+    fig.tight_layout(); path.parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('folders', nargs='+', type=Path, help='few_shot.py output folders (each with results.jsonl)')
+    p.add_argument('--plot', type=Path, help='also write a bar chart (PNG) here')
+    a = p.parse_args(argv)
+    runs = load(a.folders)
+    print(table(runs))
+    if a.plot: plot(runs, a.plot); print(f'plot: {a.plot}')
+
+
 if __name__ == '__main__':
-    if len(sys.argv) < 2: raise SystemExit(__doc__)
-    print(table(sys.argv[1:]))
+    main()
