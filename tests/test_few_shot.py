@@ -9,6 +9,7 @@ from conftest import BIN, ROOT, write_captchas
 
 sys.path.insert(0, str(ROOT/'benchmarks'))
 import few_shot  # noqa: E402
+import few_shot_table  # noqa: E402
 
 
 def test_split_keeps_repeats_of_a_label_together(tmp_path):
@@ -32,6 +33,13 @@ def test_few_shot_benchmark_runs_end_to_end(tiny_captcha_model, tmp_path):
     assert len([row for row in rows if row['reader'] == 'ddddocr']) == 4 and any(row['reader'] == 'general reader' for row in rows)
     assert all(0 <= row['seq_acc'] <= 1 and row['n_test'] == rows[0]['n_test'] > 0 for row in rows)
     assert (out/'few_shot.png').stat().st_size > 10_000 and len((out/'results.jsonl').read_text().splitlines()) == len(rows)
+    runs = few_shot_table.load([out])
+    table = few_shot_table.table(runs).splitlines()
+    assert table[0].startswith('| scheme | test images | ddddocr') and '12 labels' in table[0] and len(table) == 3
+    best = max(row['seq_acc'] for row in rows if row['reader'] == 'ddddocr')
+    assert f'{100 * best:.1f} %' in table[2]
+    few_shot_table.plot(runs, tmp_path/'bars.png', n=24)
+    assert (tmp_path/'bars.png').stat().st_size > 10_000
 
 
 def test_few_shot_says_what_is_missing(tmp_path):
