@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """README.md from nbs/index.ipynb (nbdev's own `nbdev-readme` needs Quarto, which cannot be installed here).
 
-Markdown cells are copied as they are; code cells are shown as Python blocks with their text outputs,
+Markdown cells are copied as they are (image links re-pointed from nbs/ to the root); code cells are shown as Python blocks with their text outputs,
 unless marked `#| hide`. `--check` exits 1 when README.md is not what index.ipynb gives (used by tools/test.sh)."""
 import json
 import sys
@@ -13,7 +13,7 @@ HEADER = '<!-- Generated from nbs/index.ipynb by tools/make_readme.py (make read
 
 def cell_md(cell) -> str:
     src = ''.join(cell['source'])
-    if cell['cell_type'] == 'markdown': return src
+    if cell['cell_type'] == 'markdown': return src.replace('](images/', '](nbs/images/')  # README.md sits one folder up
     if cell['cell_type'] != 'code': return ''
     lines = src.splitlines()
     directives = [line for line in lines if line.startswith('#|')]
