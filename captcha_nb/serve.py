@@ -139,11 +139,9 @@ def prepare_image(data:bytes, size, resize:str='stretch') -> tuple[np.ndarray, t
     "Image bytes -> (grey uint8 pixels at the model's `size`, the input's raw (width, height))"
     if not data: raise BadRequest(400, 'empty_body', 'no image: the request body or file is empty')
     try: im = load_image(data)
-    except ImageLoadError as e:
-        msg = str(e)
-        if 'too large' in msg or 'more than' in msg: raise BadRequest(413, 'too_large', msg) from None
-        if 'not an image' in msg: raise BadRequest(415, 'not_an_image', msg) from None
-        raise BadRequest(400, 'corrupt_image', msg) from None
+    except ImageTooLarge as e: raise BadRequest(413, 'too_large', str(e)) from None
+    except NotAnImage as e: raise BadRequest(415, 'not_an_image', str(e)) from None
+    except ImageLoadError as e: raise BadRequest(400, 'corrupt_image', str(e)) from None
     return np.asarray(resize_gray(im, size, resize), dtype=np.uint8), im.size
 
 def prepare(data:bytes, size, resize:str='stretch', hints:dict=None) -> dict:
