@@ -20,7 +20,7 @@ export DVC_NO_ANALYTICS=1
 export WANDB_MODE ?= offline
 export WANDB_SILENT=true
 
-.PHONY: help install run data train reader export serve test lab clean-install readme sync
+.PHONY: help install run data train reader export serve test lab repro clean-install readme sync
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -71,8 +71,11 @@ serve: install  ## serve both models on 127.0.0.1:$(PORT): characters at /predic
 test: install  ## every test: nbdev-test, pytest, ruff, nbdev sync, README sync, coverage
 	tools/test.sh
 
-lab: install  ## JupyterLab on the project kernel
-	$(BIN)/jupyter lab --notebook-dir=nbs
+lab: install  ## JupyterLab on the project kernel (--allow-root where the user is root: containers, fresh cloud VMs)
+	$(BIN)/jupyter lab --notebook-dir=nbs $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+repro: install  ## dvc repro: rebuild models/dvc from data.dvc and params.yaml (dvc.yaml's commands come from the venv)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 sync: install  ## export notebooks to captcha_nb/, clean them, regenerate README.md
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean && $(PY) tools/make_readme.py

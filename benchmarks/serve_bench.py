@@ -26,7 +26,7 @@ from PIL import Image
 
 from captcha_nb.core import load_image
 from captcha_nb.export import OnnxReader
-from captcha_nb.serve import free_port, start_server, stop_server
+from captcha_nb.testing import free_port, start_server, stop_server
 
 HERE = Path(__file__).parent
 

@@ -21,7 +21,8 @@ import psutil
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from captcha_nb.serve import PredictionLog, start_server, stop_server
+from captcha_nb.predlog import PredictionLog
+from captcha_nb.testing import start_server, stop_server
 
 sys.path.insert(0, str(Path(__file__).parent))
 from serve_bench import parse_wrk, sample_png, wrk_lua  # noqa: E402

@@ -14,9 +14,10 @@ from PIL import Image, UnidentifiedImageError
 # %% auto #0
 __all__ = ['ALPHABET', 'CHAR_SIZE', 'CAPTCHA_SIZE', 'TEXT_LEN', 'NORM_MEAN', 'NORM_STD', 'MAX_PIXELS', 'MAX_BYTES',
            'RESIZE_MODES', 'CASES', 'FEATURES', 'IMAGE_EXTS', 'check_alphabet', 'label_from_path', 'is_char_file',
-           'seed_everything', 'ImageLoadError', 'load_image', 'letterbox', 'resize_gray', 'to_input', 'softmax',
-           'ctc_greedy_decode', 'ctc_decode', 'check_case', 'fold_case', 'fold_alphabet', 'length_range',
-           'batch_features', 'image_features', 'score_texts', 'image_files']
+           'seed_everything', 'ImageLoadError', 'ImageTooLarge', 'NotAnImage', 'CorruptImage', 'load_image',
+           'letterbox', 'resize_gray', 'to_input', 'softmax', 'ctc_greedy_decode', 'ctc_decode', 'check_case',
+           'fold_case', 'fold_alphabet', 'length_range', 'batch_features', 'image_features', 'score_texts',
+           'image_files']
 
 # %% ../nbs/00_core.ipynb #c01534fe
 ALPHABET = '2345678abcdefgmnpwxy'  # default: the 20 classes of the Kaggle character crops
@@ -58,6 +59,9 @@ def seed_everything(seed:int=42):
 # %% ../nbs/00_core.ipynb #c6c07f75
 class ImageLoadError(ValueError):
     "An input that cannot be read as an image (empty, corrupt, truncated, too large, ...)"
+class ImageTooLarge(ImageLoadError): "More bytes or pixels than allowed (a decompression bomb, say)"
+class NotAnImage(ImageLoadError): "Bytes or an array in no image format we read"
+class CorruptImage(ImageLoadError): "An image format, but empty, truncated or damaged data"
 
 MAX_PIXELS = 40_000_000  # far above any CAPTCHA; stops decompression bombs before decoding
 MAX_BYTES = 20_000_000   # raw input size limit
@@ -71,21 +75,21 @@ def _open(src) -> Image.Image:
         p = Path(src)
         if not p.is_file(): raise ImageLoadError(f'no such image file: {p}')
         size = p.stat().st_size
-        if size > MAX_BYTES: raise ImageLoadError(f'{p.name}: file is {size:,} bytes, more than the {MAX_BYTES:,} allowed')
+        if size > MAX_BYTES: raise ImageTooLarge(f'{p.name}: file is {size:,} bytes, more than the {MAX_BYTES:,} allowed')
         src = p.read_bytes()
     if isinstance(src, (bytes, bytearray, memoryview)):
         src = bytes(src)
-        if not src: raise ImageLoadError('empty input: 0 bytes')
-        if len(src) > MAX_BYTES: raise ImageLoadError(f'input is {len(src):,} bytes, more than the {MAX_BYTES:,} allowed')
+        if not src: raise CorruptImage('empty input: 0 bytes')
+        if len(src) > MAX_BYTES: raise ImageTooLarge(f'input is {len(src):,} bytes, more than the {MAX_BYTES:,} allowed')
         src = io.BytesIO(src)
-    if not hasattr(src, 'read'): raise ImageLoadError(f'cannot read an image from a {type(src).__name__}')
+    if not hasattr(src, 'read'): raise NotAnImage(f'cannot read an image from a {type(src).__name__}')
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('error', Image.DecompressionBombWarning)
             return Image.open(src)
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageLoadError(_reason(e)) from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e: raise ImageLoadError(f'corrupt image: {e}') from e
+        raise (NotAnImage if isinstance(e, UnidentifiedImageError) else ImageTooLarge)(_reason(e)) from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e: raise CorruptImage(f'corrupt image: {e}') from e
 
 def _reason(e) -> str:
     if isinstance(e, UnidentifiedImageError): return 'not an image (unrecognised format)'
@@ -95,7 +99,7 @@ def _from_array(a:np.ndarray) -> Image.Image:
     "A PIL image from a 2-D (H,W) or 3-D (H,W,C) array; floats are taken as 0..1"
     if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[-1] not in (1, 3, 4): a = a.transpose(1, 2, 0)
     if a.ndim == 3 and a.shape[-1] == 1: a = a[..., 0]
-    if a.ndim not in (2, 3) or a.size == 0: raise ImageLoadError(f'array of shape {a.shape} is not an image')
+    if a.ndim not in (2, 3) or a.size == 0: raise NotAnImage(f'array of shape {a.shape} is not an image')
     if a.dtype.kind == 'f': a = np.clip(a * 255, 0, 255)
     return Image.fromarray(np.ascontiguousarray(a).astype(np.uint8))
 
@@ -117,14 +121,14 @@ def load_image(src) -> Image.Image:
     "Read `src` (path, bytes, file object, PIL image or array) as an 8-bit grayscale PIL image"
     im = _open(src)
     w, h = im.size
-    if w == 0 or h == 0: raise ImageLoadError(f'zero-size image ({w}x{h})')
-    if w * h > MAX_PIXELS: raise ImageLoadError(f'image too large: {w}x{h} pixels, more than {MAX_PIXELS:,}')
+    if w == 0 or h == 0: raise CorruptImage(f'zero-size image ({w}x{h})')
+    if w * h > MAX_PIXELS: raise ImageTooLarge(f'image too large: {w}x{h} pixels, more than {MAX_PIXELS:,}')
     try:
         im.load()
         return _to_gray(im)
     except ImageLoadError: raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
-        raise ImageLoadError(f'corrupt or truncated image: {e}') from e
+    except Image.DecompressionBombError as e: raise ImageTooLarge(_reason(e)) from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e: raise CorruptImage(f'corrupt or truncated image: {e}') from e
 
 # %% ../nbs/00_core.ipynb #6ae3729b
 RESIZE_MODES = ('stretch', 'letterbox')

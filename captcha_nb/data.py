@@ -393,9 +393,18 @@ def _general_items(n, alphabet, lengths, seed, size, case, resize, progress, wor
     bar.close()
     return items
 
-def synth_items(n:int, task:str='char', alphabet:str=ALPHABET, length=TEXT_LEN, seed:int=0,
-                size=None, progress:bool=True, style:str='v2', case:str='keep', resize:str='stretch',
-                workers:int=1) -> list[tuple[np.ndarray, str]]:
+def synth_items(n:int, # how many samples
+                task:str='char', # char (one-character crops) or captcha (whole CAPTCHAs)
+                alphabet:str=ALPHABET, # characters the labels use
+                length=TEXT_LEN, # CAPTCHA label length: a number, (lo, hi) or '4-8'
+                seed:int=0, # the same seed gives the same samples
+                size=None, # (width, height) of the arrays; default: the style's own size
+                progress:bool=True, # show a progress bar
+                style:str='v2', # one of STYLES: v2 and outline look like two real schemes, general draws a new scheme per image
+                case:str='keep', # keep, or lower: fold labels to lower case
+                resize:str='stretch', # how a drawn image is brought to `size` (RESIZE_MODES)
+                workers:int=1, # processes drawing the general style
+               ) -> list[tuple[np.ndarray, str]]:
     "`n` synthetic (uint8 image array, label) pairs for `task`, the same for the same arguments (`workers` processes for the general style)"
     check_task(task); check_alphabet(alphabet)
     if style not in STYLES: raise ValueError(f'style must be one of {STYLES}, not {style!r}')
@@ -461,8 +470,15 @@ def _check_labels(label:str, task:str, alphabet:str|None, lengths) -> str|None:
         return 'wrong_length', f'{label!r} has {len(label)} characters, expected {want}'
     return None
 
-def import_folder(folder, task:str=None, alphabet:str|None=ALPHABET, length=None, size=None,
-                  progress:bool=True, case:str='keep', resize:str='stretch') -> LabelledSet:
+def import_folder(folder, # labelled images: file name = label (`x_1.png`, `226md.png`, repeats `226md_2.png`)
+                  task:str=None, # char or captcha; default: detected from the file names
+                  alphabet:str|None=ALPHABET, # labels with other characters are reported and skipped; None: any
+                  length=None, # CAPTCHA label lengths to accept: a number, (lo, hi) or '4-8'; None: any
+                  size=None, # (width, height) to bring images to; default: the task's standard size
+                  progress:bool=True, # show a progress bar
+                  case:str='keep', # keep, or lower: fold labels to lower case
+                  resize:str='stretch', # stretch, or letterbox (keep the aspect, pad)
+                 ) -> LabelledSet:
     "Read every labelled image in `folder`, validating labels (folded by `case`), lengths, sizes and readability"
     files = image_files(folder)
     if not files: raise ValueError(f'no images in {folder}')
@@ -623,8 +639,17 @@ def augmentations(task:str='char', strength:str='light'):
                           max_warp=0.2, max_lighting=0.4, p_affine=0.9, p_lighting=0.9, pad_mode='border') + \
            [RandomErasing(p=0.5, sl=0.0, sh=0.06, max_count=3)]
 
-def make_dls(splits:dict, task:str='char', alphabet:str=ALPHABET, max_len:int=TEXT_LEN, bs:int=64,
-             aug:bool|str=True, num_workers:int=0, seed:int=0, device=None, partial_n:int=None):
+def make_dls(splits:dict, # {'train': items, 'valid': items} of (uint8 array, label)
+             task:str='char', # char or captcha
+             alphabet:str=ALPHABET, # the classes (CAPTCHA: without the CTC blank)
+             max_len:int=TEXT_LEN, # longest CAPTCHA label (targets are padded to it)
+             bs:int=64, # batch size
+             aug:bool|str=True, # batch augmentation: none, light or strong (True: light)
+             num_workers:int=0, # DataLoader worker processes
+             seed:int=0, # shuffling seed
+             device=None, # default: the GPU when there is one, else the CPU
+             partial_n:int=None, # train on this many random items an epoch (None: all)
+            ):
     "fastai DataLoaders from {'train': items, 'valid': items} of (uint8 array, label), on `device` (default: the GPU when there is one); `partial_n`: train on that many random items an epoch"
     import torch
     from fastai.vision.all import Categorize, Datasets, IntToFloatTensor, ItemGetter, Normalize
@@ -642,8 +667,17 @@ def make_dls(splits:dict, task:str='char', alphabet:str=ALPHABET, max_len:int=TE
     return dsets.dataloaders(bs=bs, after_batch=batch_tfms, num_workers=num_workers, device=device, generator=g)
 
 # %% ../nbs/01_data.ipynb #b34374d5
-def write_synth(dest, n:int, task:str='char', alphabet:str=ALPHABET, length=TEXT_LEN, seed:int=0,
-                progress:bool=True, style:str='v2', case:str='keep', workers:int=1) -> Path:
+def write_synth(dest, # folder to (re)create
+                n:int, # how many samples
+                task:str='char', # char or captcha
+                alphabet:str=ALPHABET, # characters the labels use
+                length=TEXT_LEN, # CAPTCHA label length: a number, (lo, hi) or '4-8'
+                seed:int=0, # the same seed gives the same files
+                progress:bool=True, # show a progress bar
+                style:str='v2', # v2, outline or general (see `synth_items`)
+                case:str='keep', # keep, or lower
+                workers:int=1, # processes drawing the general style
+               ) -> Path:
     "Generate `n` samples and write them with a `meta.json` into a fresh `dest`"
     dest = Path(dest)
     if dest.exists(): shutil.rmtree(dest)

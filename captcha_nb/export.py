@@ -13,12 +13,14 @@ import onnxruntime as ort
 from .core import *
 
 # %% auto #0
-__all__ = ['META_KEYS', 'model_meta', 'export_onnx', 'HintError', 'decode_hints', 'OnnxReader', 'load_learner_meta',
-           'predict_texts', 'load_model', 'model_task', 'model_input', 'ExportError', 'parity_check', 'quantize_int8',
-           'benchmark', 'export_dir', 'captcha_export', 'evaluate_folder', 'captcha_eval']
+__all__ = ['META_KEYS', 'ENDPOINTS', 'model_meta', 'export_onnx', 'ModelSpec', 'onnx_session', 'read_spec', 'HintError',
+           'decode_hints', 'OnnxReader', 'load_learner_meta', 'predict_texts', 'load_model', 'model_task',
+           'model_input', 'ExportError', 'parity_check', 'quantize_int8', 'benchmark', 'export_dir', 'captcha_export',
+           'evaluate_folder', 'captcha_eval']
 
 # %% ../nbs/04_export.ipynb #98aeef9a
 META_KEYS = ('task', 'alphabet', 'input_width', 'input_height', 'norm_mean', 'norm_std', 'text_len', 'blank_index')
+ENDPOINTS = {'char': '/predict', 'captcha': '/solve'}  # where the server answers each task
 
 def model_meta(task:str, alphabet:str, text_len:int=1, size=None, case:str='keep', min_len:int=None, max_len:int=None,
                resize:str=None) -> dict:
@@ -50,6 +52,48 @@ def export_onnx(model, path, meta:dict, opset:int=17) -> Path:
     onnx.save(m, str(path))
     return path
 
+# %% ../nbs/04_export.ipynb #920ebdc0
+from dataclasses import dataclass
+
+@dataclass(frozen=True)
+class ModelSpec:
+    "An exported model's conventions, from its ONNX metadata"
+    path:Path; meta:dict; task:str; alphabet:str
+    size:tuple # (width, height) of the model's input
+    mean:float; std:float; text_len:int
+    case:str='keep'; resize:str='stretch'
+    min_len:int=None; max_len:int=None # label lengths it was trained on (None: exported before they were recorded)
+
+    @property
+    def endpoint(self) -> str: return ENDPOINTS[self.task]
+
+    @classmethod
+    def from_meta(cls, meta:dict, path) -> ModelSpec:
+        "Check captcha_nb metadata (the one check) and read it"
+        missing = [k for k in META_KEYS if k not in meta]
+        if missing: raise ValueError(f'{path} lacks captcha_nb metadata {missing}: export it with captcha-export')
+        if meta['task'] not in ENDPOINTS or not meta['alphabet']:
+            raise ValueError(f"{path}: metadata task must be one of {sorted(ENDPOINTS)} with a non-empty alphabet, not {meta['task']!r}")
+        lens = (int(meta['min_len']), int(meta['max_len'])) if 'min_len' in meta else (None, None)
+        return cls(Path(path), dict(meta), meta['task'], meta['alphabet'], (int(meta['input_width']), int(meta['input_height'])),
+                   float(meta['norm_mean']), float(meta['norm_std']), int(meta['text_len']), meta.get('case', 'keep'),
+                   meta.get('resize', 'stretch'), *lens)
+
+def onnx_session(path, threads:int=None, spin:bool=True):
+    "An onnxruntime CPU session for `path`; clear errors for a missing or unloadable file"
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f'no model file at {path}')
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or os.cpu_count() or 1
+    opts.inter_op_num_threads = 1
+    if not spin: opts.add_session_config_entry('session.intra_op.allow_spinning', '0')  # idle threads sleep
+    try: return ort.InferenceSession(str(path), opts, providers=['CPUExecutionProvider'])
+    except Exception as e: raise ValueError(f'{path} is not a loadable ONNX model: {str(e)[:300]}') from None
+
+def read_spec(path) -> ModelSpec:
+    "The `ModelSpec` of an ONNX file written by `captcha-export`"
+    return ModelSpec.from_meta(onnx_session(path, threads=1).get_modelmeta().custom_metadata_map, path)
+
 # %% ../nbs/04_export.ipynb #6746dfc7
 class HintError(ValueError): "A decoding hint (alphabet, length) this model cannot follow"
 
@@ -77,24 +121,12 @@ def decode_hints(meta:dict, alphabet:str=None, length=None) -> dict:
 class OnnxReader:
     "Run a captcha_nb ONNX model on images of any format, mode and size"
     def __init__(self, path, threads:int=None, spin:bool=True):
-        self.path = Path(path)
-        if not self.path.is_file(): raise FileNotFoundError(f'no model file at {self.path}')
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or os.cpu_count() or 1
-        opts.inter_op_num_threads = 1
-        if not spin: opts.add_session_config_entry('session.intra_op.allow_spinning', '0')  # idle threads sleep
-        try: self.session = ort.InferenceSession(str(self.path), opts, providers=['CPUExecutionProvider'])
-        except Exception as e: raise ValueError(f'{self.path} is not a loadable ONNX model: {e}') from e
-        meta = self.session.get_modelmeta().custom_metadata_map
-        missing = [k for k in META_KEYS if k not in meta]
-        if missing: raise ValueError(f'{self.path} lacks captcha_nb metadata {missing}: export it with captcha-export')
-        self.meta, self.task, self.alphabet = meta, meta['task'], meta['alphabet']
-        self.size = (int(meta['input_width']), int(meta['input_height']))
-        self.mean, self.std, self.text_len = float(meta['norm_mean']), float(meta['norm_std']), int(meta['text_len'])
-        self.case, self.resize = meta.get('case', 'keep'), meta.get('resize', 'stretch')
-        self.min_len, self.max_len = (int(meta['min_len']), int(meta['max_len'])) if 'min_len' in meta else (None, None)
+        self.path, self.session = Path(path), onnx_session(path, threads, spin)
+        self.spec = s = ModelSpec.from_meta(self.session.get_modelmeta().custom_metadata_map, path)
+        self.meta, self.task, self.alphabet, self.size, self.mean, self.std = s.meta, s.task, s.alphabet, s.size, s.mean, s.std
+        self.text_len, self.case, self.resize, self.min_len, self.max_len = s.text_len, s.case, s.resize, s.min_len, s.max_len
         self.input_name = self.session.get_inputs()[0].name
-        self.threads = opts.intra_op_num_threads
+        self.threads = self.session.get_session_options().intra_op_num_threads
 
     def preprocess(self, src) -> np.ndarray:
         "Any image source -> (1, H, W) float32 input"

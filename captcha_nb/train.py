@@ -144,9 +144,21 @@ def infer_config(cfg:TrainConfig) -> tuple[TrainConfig, Scheme|None]:
                    text_len=str(lo) if lo == hi else f'{lo}-{hi}', size=f'{w}x{h}'), scheme
 
 # %% ../nbs/03_train.ipynb #9f6c249b
-def training_data(task:str='char', real_dirs:str='', synth_dirs:str='', n_synth:int=0, alphabet:str=ALPHABET,
-                  text_len=TEXT_LEN, seed:int=42, valid_pct:float=0.15, test_pct:float=0.15, progress:bool=True,
-                  real_repeat:int=1, synth_style:str='v2', case:str='keep', size=None):
+def training_data(task:str='char', # char or captcha
+                  real_dirs:str='', # comma-separated labelled folders, split into train/valid/test by label
+                  synth_dirs:str='', # comma-separated folders from captcha-data synth (train and valid only)
+                  n_synth:int=0, # synthetic samples generated in memory
+                  alphabet:str=ALPHABET, # the classes; labels with other characters are skipped and reported
+                  text_len=TEXT_LEN, # CAPTCHA label lengths: a number, (lo, hi) or '4-8'
+                  seed:int=42, # split and generation seed
+                  valid_pct:float=0.15, # share of real labels held out for validation
+                  test_pct:float=0.15, # share of real labels held out for the final test
+                  progress:bool=True, # show progress bars
+                  real_repeat:int=1, # repeat the real training items this many times
+                  synth_style:str='v2', # style of the in-memory synthetic samples
+                  case:str='keep', # keep, or lower: fold labels
+                  size=None, # (width, height) of the model input
+                 ):
     "Splits {'train','valid','test'} of (array, label) items, the real items per split, and a summary"
     splits, real, summary = {'train': [], 'valid': [], 'test': []}, {'train': [], 'valid': [], 'test': []}, {'sources': []}
     length = text_len if task == 'captcha' else None

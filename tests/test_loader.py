@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_nb.core import CAPTCHA_SIZE, CHAR_SIZE, ImageLoadError, load_image, to_input
+from captcha_nb.core import CAPTCHA_SIZE, CHAR_SIZE, CorruptImage, ImageLoadError, ImageTooLarge, NotAnImage, load_image, to_input
 
 
 def png(im, fmt='PNG', **kw):
@@ -54,16 +54,27 @@ def test_broken_inputs_raise_one_error_type(name):
     assert str(e.value)
 
 
+KINDS = {'empty': CorruptImage, 'text': NotAnImage, 'truncated png': CorruptImage, 'png header only': NotAnImage,
+         'zero bytes': NotAnImage, 'bomb': ImageTooLarge, 'truncated jpeg': CorruptImage}
+
+
+@pytest.mark.parametrize('name', BROKEN)
+def test_broken_inputs_have_a_kind(name):
+    "The server maps these types to 400, 413 and 415: the kind must not depend on the message's wording"
+    with pytest.raises(ImageLoadError) as e: load_image(BROKEN[name])
+    assert type(e.value) is KINDS[name]
+
+
 def test_not_an_image_message():
-    with pytest.raises(ImageLoadError, match='not an image'): load_image(b'GIF? no')
+    with pytest.raises(NotAnImage, match='not an image'): load_image(b'GIF? no')
 
 
 def test_bomb_message():
-    with pytest.raises(ImageLoadError, match='too large'): load_image(BROKEN['bomb'])
+    with pytest.raises(ImageTooLarge, match='too large'): load_image(BROKEN['bomb'])
 
 
 def test_unsupported_type():
-    with pytest.raises(ImageLoadError, match='cannot read'): load_image(12345)
+    with pytest.raises(NotAnImage, match='cannot read'): load_image(12345)
 
 
 def test_missing_file(tmp_path):
@@ -73,7 +84,7 @@ def test_missing_file(tmp_path):
 def test_oversized_bytes(monkeypatch):
     import captcha_nb.core as core
     monkeypatch.setattr(core, 'MAX_BYTES', 100)
-    with pytest.raises(ImageLoadError, match='more than'): load_image(b'x' * 101)
+    with pytest.raises(ImageTooLarge, match='more than'): load_image(b'x' * 101)
 
 
 def test_array_inputs():

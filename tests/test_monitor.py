@@ -11,7 +11,8 @@ from PIL import Image, ImageEnhance, ImageFilter
 from captcha_nb.core import image_features
 from captcha_nb.data import synth_items
 from captcha_nb.monitor import DriftError, current_frame, drift, run_drift, drift_summary
-from captcha_nb.serve import PredictionLog, start_server, stop_server
+from captcha_nb.predlog import PredictionLog
+from captcha_nb.testing import start_server, stop_server
 from conftest import BIN
 
 

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from captcha_nb.core import image_files
-from captcha_nb.serve import start_server, stop_server
+from captcha_nb.testing import start_server, stop_server
 from conftest import ROOT, SHARED
 
 CHROMIUM, DRIVER = shutil.which('chromium'), shutil.which('chromedriver')

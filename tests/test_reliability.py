@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from captcha_nb.core import image_files
-from captcha_nb.serve import server_log, start_server, stop_server
+from captcha_nb.testing import server_log, start_server, stop_server
 from conftest import BIN
 
 

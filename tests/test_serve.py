@@ -12,7 +12,8 @@ import requests
 from PIL import Image
 
 from captcha_nb.core import image_files, label_from_path
-from captcha_nb.serve import PredictionLog, start_server, stop_server
+from captcha_nb.predlog import PredictionLog
+from captcha_nb.testing import start_server, stop_server
 from conftest import BIN
 
 

@@ -350,8 +350,16 @@ def test_vm_train_usage():
 
 
 # ---------------------------------------------------------------- the serving modules need no torch
+def test_offline_drift_needs_no_server():
+    "captcha-drift reads a JSON-lines file: it must not import the HTTP stack"
+    code = ("import sys; import captcha_nb.monitor; bad=[m for m in sys.modules if m.split('.')[0] in ('litserve','uvicorn','torch')]; "
+            "assert not bad, bad")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
 def test_serving_modules_import_without_torch():
-    code = ("import sys; import captcha_nb.serve, captcha_nb.monitor, captcha_nb.page; "
+    code = ("import sys; import captcha_nb.app, captcha_nb.serve, captcha_nb.monitor, captcha_nb.page, captcha_nb.predlog; "
             "bad=[m for m in sys.modules if m.split('.')[0] in ('torch','fastai','timm')]; assert not bad, bad")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]

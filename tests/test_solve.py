@@ -7,7 +7,7 @@ import requests
 
 from captcha_nb.core import image_files
 from captcha_nb.data import write_synth
-from captcha_nb.serve import start_server, stop_server
+from captcha_nb.testing import start_server, stop_server
 from conftest import BIN, SHARED
 from test_serve import BAD
 
