@@ -213,7 +213,7 @@ class CaptchaAPI(ls.LitAPI):
     "LitServe API serving one captcha_nb ONNX model"
     def __init__(self, spec:ModelSpec, log_path=None, threads:int=None, max_batch_size:int=16, batch_timeout:float=0.002,
                  spin:bool=False):
-        self.spec, self.model_path, self.log_path, self.threads, self.spin = spec, str(spec.path), log_path, threads, spin
+        self.model_spec, self.model_path, self.log_path, self.threads, self.spin = spec, str(spec.path), log_path, threads, spin  # LitAPI has a `spec` of its own
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout, api_path=spec.endpoint)
 
     async def authorize(self):
@@ -310,9 +310,9 @@ def build_server(models:list, # ONNX paths or `ModelSpec`s, at most one per task
     apis = [CaptchaAPI(m, log_path, threads, max_batch_size, batch_timeout, spin) for m in models]
     paths = [a.api_path for a in apis]
     if len(set(paths)) < len(paths): raise ValueError(f'one model per task: got two for {[p for p in paths if paths.count(p) > 1]}')
-    specs = {a.api_path: a.spec for a in apis}
+    specs = {a.api_path: a.model_spec for a in apis}
     import captcha_nb, onnxruntime
-    info = dict(models={a.api_path: dict(file=str(Path(a.model_path).resolve()), **a.spec.meta) for a in apis},
+    info = dict(models={a.api_path: dict(file=str(Path(a.model_path).resolve()), **a.model_spec.meta) for a in apis},
                 prediction_log=str(log_path) if log_path else None,
                 versions=dict(captcha_nb=captcha_nb.__version__, onnxruntime=onnxruntime.__version__, litserve=ls.__version__))
     pipes = pipe_queues and not fast_queue and not restart_workers  # a killed reader keeps a pipe queue locked
