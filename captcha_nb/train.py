@@ -7,10 +7,10 @@ Docs: https://captcha-nb.github.io/captcha_nb/train.html.md"""
 # %% auto #0
 __all__ = ['PRECISIONS', 'TrainConfig', 'dirs_of', 'project_root', 'resolve_path', 'resolve_paths', 'parse_size', 'infer_config',
            'training_data', 'PhaseTimer', 'WandbLogger', 'start_wandb', 'EpochPrinter', 'TimeGuard',
-           'AnyDeviceMixedPrecision', 'pick_device', 'seconds_per_image', 'choose_precision', 'plan_epochs',
-           'CPUDistributedDL', 'CPUDistributedTrainer', 'weights_digest', 'init_weights_from', 'predict_items',
-           'evaluate', 'git_commit', 'versions', 'device_name', 'plot_confusion', 'worst_mistakes', 'reference_profile',
-           'save_samples', 'TrainResult', 'run_training', 'captcha_train']
+           'AnyDeviceMixedPrecision', 'pick_device', 'seconds_per_image', 'native_bf16', 'choose_precision',
+           'plan_epochs', 'CPUDistributedDL', 'CPUDistributedTrainer', 'weights_digest', 'init_weights_from',
+           'predict_items', 'evaluate', 'git_commit', 'versions', 'device_name', 'plot_confusion', 'worst_mistakes',
+           'reference_profile', 'save_samples', 'TrainResult', 'run_training', 'captcha_train']
 
 # %% ../nbs/03_train.ipynb #9bc2db31
 import json, math, os, platform, subprocess, time
@@ -53,7 +53,7 @@ class TrainConfig:
     wandb_mode: str = 'offline' # offline needs no key; online after wandb login; disabled for none
     wandb_project: str = 'captcha_nb'
     device: str = 'auto'        # auto (the GPU when there is one), cpu or cuda
-    precision: str = 'auto'     # auto (fp16 on a GPU, bf16 on a CPU where it measures faster), fp32, bf16 or fp16
+    precision: str = 'auto'     # auto (fp16 on a GPU, bf16 on a CPU with native bfloat16), fp32, bf16 or fp16
     executed_nb: str = ''       # path of the executed notebook, recorded in metrics.json
 
     @classmethod
@@ -223,7 +223,7 @@ class PhaseTimer(Callback):
     def after_batch(self): self.t = time.perf_counter()
     def after_train(self): self.t = time.perf_counter()
     def summary(self) -> dict:
-        total = sum(self.times.values())
+        total = sum(self.times.values()) or 1.0  # no batch at all: zeros, not a division by zero
         return dict(seconds={k: round(v, 2) for k, v in self.times.items()},
                     share={k: round(v / total, 3) for k, v in self.times.items()}, images_per_s=round(self.n / total, 1))
 
@@ -307,14 +307,18 @@ def seconds_per_image(learn, precision:str='fp32', n_batches:int=6, warmup:int=3
     model.load_state_dict(state)
     return sum(times) / max(1, n)  # the optimiser step (4 % in PhaseTimer) is about what the first batches still lose
 
+def native_bf16() -> bool:
+    "Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX)? Elsewhere it is emulated, slower than fp32"
+    return any(getattr(torch.cpu, f, lambda: False)() for f in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'))
+
 def choose_precision(learn, precision:str='auto') -> tuple[str, float]:
-    "(precision, seconds per image): `auto` is fp16 on a GPU, and on a CPU bf16 when it measures 15 % faster than fp32"
-    if precision != 'auto': return precision, seconds_per_image(learn, precision)
-    if learn.dls.device.type == 'cuda': return 'fp16', seconds_per_image(learn, 'fp16')
-    fp32 = seconds_per_image(learn, 'fp32')
-    try: bf16 = seconds_per_image(learn, 'bf16')
-    except RuntimeError: return 'fp32', fp32  # no bfloat16 kernels for some layer on this CPU
-    return ('bf16', bf16) if bf16 < fp32 / 1.15 else ('fp32', fp32)
+    "(precision, seconds per image): `auto` is fp16 on a GPU, bf16 on a CPU with native bfloat16, else fp32"
+    auto = precision == 'auto'  # decided by the hardware, not by a timing: a run is the same on a busy machine
+    if auto: precision = 'fp16' if learn.dls.device.type == 'cuda' else 'bf16' if native_bf16() else 'fp32'
+    try: return precision, seconds_per_image(learn, precision)
+    except RuntimeError:
+        if not (auto and precision == 'bf16'): raise
+        return 'fp32', seconds_per_image(learn, 'fp32')  # no bfloat16 kernel for some layer on this CPU
 
 # %% ../nbs/03_train.ipynb #46741b90
 def plan_epochs(seconds:float, s_per_image:float, n_train:int, n_valid:int, max_epochs:int=30, min_epochs:int=8) -> tuple[int, int, int|None]:
@@ -328,7 +332,7 @@ def plan_epochs(seconds:float, s_per_image:float, n_train:int, n_valid:int, max_
     # not even `min_epochs` whole passes fit: that many epochs of a random part each, so the one-cycle schedule has room
     epochs = min_epochs
     while epochs > 1 and seconds / epochs / s_per_image - n_valid / 3 < 4 * 64: epochs -= 1  # at least a few batches an epoch
-    per_epoch = int(seconds / epochs / s_per_image - n_valid / 3)
+    per_epoch = max(int(seconds / epochs / s_per_image - n_valid / 3), 4 * 64)  # a budget already spent still trains a little
     return epochs, 1, (min(per_epoch, n_train) if per_epoch < n_train else None)
 
 # %% ../nbs/03_train.ipynb #4f6fae8d
