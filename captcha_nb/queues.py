@@ -18,9 +18,7 @@ __all__ = ['log', 'TESTED_LITSERVE', 'queues_supported', 'PipeTransport', 'PipeQ
 TESTED_LITSERVE = ('0.2.19',)  # the releases whose private queue API (_init_manager, MPQueueTransport) this patches
 
 def queues_supported() -> bool:
-    "Does this LitServe have the private API `PipeQueueLitServer` patches?"
-    try: from litserve.transport.process_transport import MPQueueTransport  # noqa: F401
-    except ImportError: return False
+    "Is this LitServe a release whose private API `PipeQueueLitServer` patches?"
     return ls.__version__ in TESTED_LITSERVE and hasattr(ls.LitServer, '_init_manager')
 
 from litserve.transport.process_transport import MPQueueTransport
