@@ -13,6 +13,11 @@ which is exported (`captcha-export`) and scored (`captcha-eval`) on the test par
 images: the general reader with no labels (alphabet hint only: `captcha-eval --alphabet`), and ddddocr,
 the best of its two models with and without its `set_ranges` alphabet.
 
+Tuning: `--score-on valid` scores on pool images after the largest N instead (as many as the test part, never
+trained on), so a change to the recipe is chosen on a validation set, never on the test part; its rows say
+`"scored_on": "valid"` and go to OUT/results_valid.jsonl. `--train-args "..."` passes more `captcha-train`
+options (a variant to compare, e.g. `--aug strong`).
+
 Case: when the labels' case looks unreliable (`data.infer_scheme` folds it), every reader is compared
 case-insensitively; when the labels use one case only, ddddocr's answers are put in that case (as our
 models, whose alphabet has that case only, answer). One JSON line per point; OUT/results.jsonl and
@@ -117,6 +122,9 @@ def main(argv=None):
     p.add_argument('--no-ddddocr', action='store_true', help='skip the pretrained peer')
     p.add_argument('--test-share', type=float, default=0.3, help='share of labels in the test part')
     p.add_argument('--scratch', action='store_true', help='also train each point from random weights (no --init-from), to compare')
+    p.add_argument('--score-on', choices=('test', 'valid'), default='test',
+                   help='valid: score on pool images after the largest N (for tuning), never on the test part')
+    p.add_argument('--train-args', default='', help='more captcha-train options, e.g. "--aug strong" (quoted, split on spaces)')
     a = p.parse_args(argv)
     name = a.dir.resolve().name
     out = (a.out or ROOT/'runs'/'few_shot'/name).resolve(); out.mkdir(parents=True, exist_ok=True)
@@ -125,6 +133,9 @@ def main(argv=None):
     scheme = infer_scheme([a.dir])
     ns = [int(n) for n in a.n.split(',') if n.strip()]
     if max(ns) > len(pool): raise SystemExit(f'{name}: the pool has {len(pool)} images, fewer than N={max(ns)}')
+    if a.score_on == 'valid':
+        test = pool[max(ns):][:len(test)]
+        if len(test) < 20: raise SystemExit(f'{name}: only {len(test)} pool images after N={max(ns)} to validate on')
     case = scheme.case
     one_case = 'lower' if not any(c.isupper() for c in scheme.alphabet) else 'upper' if not any(c.islower() for c in scheme.alphabet) else None
     fold = (str.lower if case == 'lower' or one_case == 'lower' else str.upper if one_case == 'upper' else (lambda s: s))
@@ -132,9 +143,10 @@ def main(argv=None):
     test_dir = link(test, tmp/'test')
     rows = []
     def emit(row):
-        row = dict(scheme=name, n_test=len(test), **row); rows.append(row); print(json.dumps(row), flush=True)
-        with open(out/'results.jsonl', 'a') as f: f.write(json.dumps(row) + '\n')
-    (out/'results.jsonl').unlink(missing_ok=True)
+        row = dict(scheme=name, n_test=len(test), scored_on=a.score_on, **row); rows.append(row); print(json.dumps(row), flush=True)
+        with open(results, 'a') as f: f.write(json.dumps(row) + '\n')
+    results = out/('results.jsonl' if a.score_on == 'test' else 'results_valid.jsonl')
+    results.unlink(missing_ok=True)
     zero = last_json(run([BIN/'captcha-eval', a.reader/'model.onnx', test_dir, '--alphabet', scheme.alphabet], out/'eval_zero.log'))
     emit(dict(reader='general reader', n=0, seq_acc=zero['seq_acc'], char_acc=zero['char_acc']))
     if not a.no_ddddocr:
@@ -146,15 +158,16 @@ def main(argv=None):
             run_dir, tag = out/f'n{n}{"" if init else "-scratch"}', f'n{n}{"" if init else "_scratch"}'
             t = time.time()
             run([BIN/'captcha-train', '--real-dirs', train_dir, *(['--init-from', a.reader] if init else []), '--minutes', a.minutes,
-                 '--out-dir', run_dir, '--test-pct', 0, '--quiet'], out/f'train_{tag}.log')
+                 '--out-dir', run_dir, '--test-pct', 0, '--quiet', *a.train_args.split()], out/f'train_{tag}.log')
             run([BIN/'captcha-export', run_dir, '--no-int8'], out/f'export_{tag}.log')
             res = last_json(run([BIN/'captcha-eval', run_dir/'model.onnx', test_dir], out/f'eval_{tag}.log'))
             m = json.loads((run_dir/'metrics.json').read_text())
-            emit(dict(reader='captcha_nb' if init else 'captcha_nb from scratch', n=n, minutes=a.minutes, seq_acc=res['seq_acc'],
+            emit(dict(reader='captcha_nb' if init else 'captcha_nb from scratch', n=n, minutes=a.minutes, train_args=a.train_args, seq_acc=res['seq_acc'],
                       char_acc=res['char_acc'], train_s=m['timings']['train_s'], total_s=round(time.time() - t, 1),
                       case=m['params']['case'], size=m['params']['size'], precision=m['device']['precision']))
-    plot(rows, f'{name}: {len(test)} test images', out/'few_shot.png')
-    print(f'plot: {out/"few_shot.png"}')
+    png = out/('few_shot.png' if a.score_on == 'test' else 'few_shot_valid.png')
+    plot(rows, f'{name}: {len(test)} {a.score_on} images', png)
+    print(f'plot: {png}')
 
 
 if __name__ == '__main__':

@@ -9,15 +9,15 @@ from __future__ import annotations
 import io, os, random, warnings
 from pathlib import Path
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['ALPHABET', 'CHAR_SIZE', 'CAPTCHA_SIZE', 'TEXT_LEN', 'NORM_MEAN', 'NORM_STD', 'MAX_PIXELS', 'MAX_BYTES',
-           'RESIZE_MODES', 'CASES', 'FEATURES', 'IMAGE_EXTS', 'check_alphabet', 'label_from_path', 'is_char_file',
-           'seed_everything', 'ImageLoadError', 'ImageTooLarge', 'NotAnImage', 'CorruptImage', 'load_image',
-           'letterbox', 'resize_gray', 'to_input', 'softmax', 'ctc_greedy_decode', 'ctc_decode', 'check_case',
-           'fold_case', 'fold_alphabet', 'length_range', 'batch_features', 'image_features', 'score_texts',
-           'image_files']
+__all__ = ['ALPHABET', 'CHAR_SIZE', 'CAPTCHA_SIZE', 'TEXT_LEN', 'NORM_MEAN', 'NORM_STD', 'MAX_PIXELS', 'IMAGE_FORMATS',
+           'MAX_JPEG_SCANS', 'MAX_BYTES', 'RESIZE_MODES', 'CASES', 'FEATURES', 'IMAGE_EXTS', 'check_alphabet',
+           'label_from_path', 'is_char_file', 'seed_everything', 'ImageLoadError', 'ImageTooLarge', 'NotAnImage',
+           'CorruptImage', 'load_image', 'letterbox', 'resize_gray', 'to_input', 'softmax', 'ctc_greedy_decode',
+           'ctc_decode', 'check_case', 'fold_case', 'fold_alphabet', 'length_range', 'batch_features', 'image_features',
+           'score_texts', 'image_files']
 
 # %% ../nbs/00_core.ipynb #c01534fe
 ALPHABET = '2345678abcdefgmnpwxy'  # default: the 20 classes of the Kaggle character crops
@@ -63,7 +63,10 @@ class ImageTooLarge(ImageLoadError): "More bytes or pixels than allowed (a decom
 class NotAnImage(ImageLoadError): "Bytes or an array in no image format we read"
 class CorruptImage(ImageLoadError): "An image format, but empty, truncated or damaged data"
 
-MAX_PIXELS = 40_000_000  # far above any CAPTCHA; stops decompression bombs before decoding
+MAX_PIXELS = 4_000_000   # 2000x2000: far above any CAPTCHA; refused from the header, before decoding (a 40 MP cap let
+                         # one 16-bit PNG hold the HTTP process for 2 s at 900 MB)
+IMAGE_FORMATS = ('PNG', 'JPEG', 'GIF', 'BMP', 'WEBP', 'TIFF')  # what a CAPTCHA comes in; never EPS (Ghostscript) and co.
+MAX_JPEG_SCANS = 64  # a progressive JPEG has about 10; each scan decodes the whole image again (1000 of them: 13 s)
 MAX_BYTES = 20_000_000   # raw input size limit
 
 # %% ../nbs/00_core.ipynb #e8834c5d
@@ -81,18 +84,25 @@ def _open(src) -> Image.Image:
         src = bytes(src)
         if not src: raise CorruptImage('empty input: 0 bytes')
         if len(src) > MAX_BYTES: raise ImageTooLarge(f'input is {len(src):,} bytes, more than the {MAX_BYTES:,} allowed')
+        scans = src.count(b'\xff\xda') if src[:2] == b'\xff\xd8' else 0  # JPEG start-of-scan markers (0xFF in scan data is stuffed)
+        if scans > MAX_JPEG_SCANS: raise ImageTooLarge(f'JPEG with {scans:,} scans, more than the {MAX_JPEG_SCANS} allowed: too costly to decode')
         src = io.BytesIO(src)
     if not hasattr(src, 'read'): raise NotAnImage(f'cannot read an image from a {type(src).__name__}')
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('error', Image.DecompressionBombWarning)
-            return Image.open(src)
+            return Image.open(src, formats=IMAGE_FORMATS)
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise (NotAnImage if isinstance(e, UnidentifiedImageError) else ImageTooLarge)(_reason(e)) from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e: raise CorruptImage(f'corrupt image: {e}') from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e: raise CorruptImage(f'corrupt image: {_plain(e)}') from e
+
+def _plain(e) -> str:
+    "A decoder's error in the user's terms, without the library's internals"
+    s = str(e)
+    return 'its text metadata is too large' if 'MAX_TEXT_CHUNK' in s else s.split(' for Png')[0]
 
 def _reason(e) -> str:
-    if isinstance(e, UnidentifiedImageError): return 'not an image (unrecognised format)'
+    if isinstance(e, UnidentifiedImageError): return f'not an image in an accepted format ({", ".join(IMAGE_FORMATS)})'
     return f'image too large (decompression bomb?): {e}'
 
 def _from_array(a:np.ndarray) -> Image.Image:
@@ -125,10 +135,10 @@ def load_image(src) -> Image.Image:
     if w * h > MAX_PIXELS: raise ImageTooLarge(f'image too large: {w}x{h} pixels, more than {MAX_PIXELS:,}')
     try:
         im.load()
-        return _to_gray(im)
+        return _to_gray(ImageOps.exif_transpose(im))  # a phone photo's EXIF rotation, applied as a viewer would
     except ImageLoadError: raise
     except Image.DecompressionBombError as e: raise ImageTooLarge(_reason(e)) from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e: raise CorruptImage(f'corrupt or truncated image: {e}') from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e: raise CorruptImage(f'corrupt or truncated image: {_plain(e)}') from e
 
 # %% ../nbs/00_core.ipynb #6ae3729b
 RESIZE_MODES = ('stretch', 'letterbox')

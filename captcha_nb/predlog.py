@@ -54,12 +54,32 @@ class PredictionLog:
 
     def read(self, last:int=None) -> tuple[list[dict], int]:
         "The last `last` rows (all when None), oldest first, and how many lines were unreadable"
+        if last: return self.tail(last)
         rows, bad = [], 0
         for p in self.files():
             for line in p.read_bytes().splitlines():
                 try: rows.append(json.loads(line))
                 except ValueError: bad += 1
-        return (rows[-last:] if last else rows), bad
+        return rows, bad
+
+    def tail(self, n:int, keep=None, block:int=1 << 16) -> tuple[list[dict], int]:
+        "The last `n` rows for which `keep(row)` holds, oldest first, read from the files' ends: a 50 MB log costs what `n` rows cost"
+        rows, bad = [], 0
+        for p in reversed(self.files()):
+            with open(p, 'rb') as f:
+                pos, rest = f.seek(0, 2), b''
+                while pos > 0 and len(rows) < n:
+                    step = min(block, pos); pos -= step; f.seek(pos)
+                    lines = (f.read(step) + rest).split(b'\n')
+                    rest = lines.pop(0) if pos > 0 else b''  # the block may start mid-line: finish it with the next block
+                    for line in reversed(lines):
+                        if not line.strip(): continue
+                        try: row = json.loads(line)
+                        except ValueError: bad += 1; continue
+                        if keep is None or keep(row): rows.append(row)
+                        if len(rows) == n: break
+            if len(rows) == n: break
+        return rows[::-1], bad
 
 # %% ../nbs/05_predlog.ipynb #96c84688
 def log_rows(answers:list[dict], features:list[dict], endpoint:str, model:str, ts:float) -> list[dict]:

@@ -16,8 +16,9 @@ from .export import ENDPOINTS, ModelSpec, OnnxReader, read_spec
 from .predlog import PredictionLog, dumps, log_rows
 
 # %% auto #0
-__all__ = ['log', 'MAX_BODY', 'HINT_FIELDS', 'PUBLIC_PATHS', 'KNOWN_PATHS', 'IMAGE_BODY', 'ERRORS', 'calm_gc', 'metrics',
-           'metrics_text', 'BadRequest', 'image_bytes_from_json', 'image_bytes_from_form', 'prepare_image', 'prepare',
+__all__ = ['log', 'MAX_BODY', 'HINT_FIELDS', 'DECODE_THREADS', 'INLINE_PIXELS', 'PUBLIC_PATHS', 'KNOWN_PATHS', 'IMAGE_BODY',
+           'ERRORS', 'calm_gc', 'metrics', 'metrics_text', 'BadRequest', 'image_bytes_from_json',
+           'image_bytes_from_form', 'prepare_image', 'decode_off_loop', 'prepare', 'route_of', 'loggable',
            'CaptchaMiddleware', 'request_image', 'no_model', 'CaptchaAPI', 'build_server']
 
 # %% ../nbs/07_serve.ipynb #f030e1dd
@@ -69,11 +70,14 @@ def image_bytes_from_json(body:bytes) -> tuple[bytes, dict]:
     "The image in a JSON body `{\"image\": \"<base64>\"}`, and the hints beside it"
     try: obj = json.loads(body)
     except (ValueError, UnicodeDecodeError): raise BadRequest(400, 'bad_json', 'body is not valid JSON') from None
+    except RecursionError: raise BadRequest(400, 'bad_json', 'body is JSON nested too deeply') from None
     if not isinstance(obj, dict) or 'image' not in obj:
         raise BadRequest(422, 'wrong_field', 'JSON body must be an object with an "image" field holding base64 image bytes')
     s = obj['image']
     if not isinstance(s, str) or not s: raise BadRequest(422, 'wrong_field', '"image" must be a non-empty base64 string')
     if s.startswith('data:'): s = s.partition(',')[2]
+    s = ''.join(s.split()).replace('-', '+').replace('_', '/')  # line-wrapped (MIME) and URL-safe base64 too
+    s += '=' * (-len(s) % 4 if len(s) % 4 != 1 else 0)  # padding is optional in URL-safe base64
     try: data = base64.b64decode(s, validate=True)
     except (binascii.Error, ValueError): raise BadRequest(400, 'bad_base64', '"image" is not valid base64') from None
     return data, {k: obj[k] for k in HINT_FIELDS if obj.get(k) not in (None, '')}
@@ -98,6 +102,23 @@ def prepare_image(data:bytes, size, resize:str='stretch') -> tuple[np.ndarray, t
     except ImageLoadError as e: raise BadRequest(400, 'corrupt_image', str(e)) from None
     return np.asarray(resize_gray(im, size, resize), dtype=np.uint8), im.size
 
+DECODE_THREADS = 4       # large images decoded at once, off the event loop
+INLINE_PIXELS = 250_000  # smaller images (any CAPTCHA: about 1 ms) decode on the loop: a thread hop would cost more
+_limiter = []
+
+def _pixels(data:bytes) -> int:
+    "Pixels an image's header claims (0 when it is no image: decoding says why, at once)"
+    try: w, h = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS).size
+    except Exception: return 0
+    return w * h
+
+async def decode_off_loop(fn, data:bytes, *args):
+    "`fn(data, *args)`; a large image in a worker thread (Pillow decodes without the GIL), `DECODE_THREADS` at most: the event loop keeps answering `/health` and small requests while a slow image decodes"
+    import anyio
+    if _pixels(data) <= INLINE_PIXELS: return fn(data, *args)
+    if not _limiter: _limiter.append(anyio.CapacityLimiter(DECODE_THREADS))
+    return await anyio.to_thread.run_sync(fn, data, *args, limiter=_limiter[0])
+
 def prepare(data:bytes, size, resize:str='stretch', hints:dict=None) -> dict:
     "Image bytes -> worker payload: grey pixels at the model's `size` (base64), the input's raw size, checked decoding hints"
     px, raw = prepare_image(data, size, resize)
@@ -112,6 +133,15 @@ from .export import HintError, decode_hints
 PUBLIC_PATHS = ('/', '/app.js', '/health', '/favicon.ico')
 KNOWN_PATHS = ('/predict', '/solve', '/preview', '/health', '/info', '/metrics', '/', '/app.js', '/drift', '/drift.json')
 
+def route_of(path:str) -> str:
+    "A metric label for `path`: the route's name, or 'other' (a client's paths never become label values)"
+    return path if path in KNOWN_PATHS else 'other'
+
+def loggable(s:str, n:int=120) -> str:
+    "`s` safe for a log line: control characters escaped (no forged lines, no terminal codes), cut to `n` characters"
+    s = s.encode('unicode_escape').decode('ascii')
+    return s if len(s) <= n else s[:n] + f'...(+{len(s) - n})'
+
 class CaptchaMiddleware:
     "Auth, size cap, request parsing and image preparation, metrics and access log for the captcha server"
     def __init__(self, app, specs:dict, api_key:str=None, max_body:int=MAX_BODY):  # specs: {endpoint: ModelSpec}
@@ -121,7 +151,10 @@ class CaptchaMiddleware:
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
         t0, path, status, batch = time.perf_counter(), scope['path'], [500], ['-']
+        head = scope['method'] == 'HEAD' and path in ('/', '/health')  # probes that HEAD: the GET answer without its body
+        if head: scope = dict(scope, method='GET')
         async def send_wrapper(msg):
+            if head and msg['type'] == 'http.response.body': msg = dict(msg, body=b'')
             if msg['type'] == 'http.response.start':
                 status[0] = msg['status']
                 for k, v in msg.get('headers', []):
@@ -135,19 +168,19 @@ class CaptchaMiddleware:
             else: await self.app(scope, receive, send_wrapper)
         except Exception:
             log.exception('unexpected error on %s', path)
-            metrics()['errors'].labels(path, 'internal').inc()
+            metrics()['errors'].labels(route_of(path), 'internal').inc()
             if status[0] == 500: await _error(500, 'internal', 'internal error (logged on the server)')(scope, receive, send_wrapper)
         finally:
             dt = time.perf_counter() - t0
-            route = path if path in KNOWN_PATHS else 'other'  # bounded label values
+            route = route_of(path)
             m = metrics(); m['requests'].labels(route, str(status[0])).inc(); m['latency'].labels(route).observe(dt)
-            log.info('%s %s %s %.1fms batch=%s', scope['method'], path, status[0], dt * 1000, batch[0])
+            log.info('%s %s %s %.1fms batch=%s', 'HEAD' if head else scope['method'], loggable(path), status[0], dt * 1000, batch[0])
 
     def _auth(self, scope):
         if not self.api_key or scope['path'] in PUBLIC_PATHS: return None
-        got = dict(scope['headers']).get(b'x-api-key', b'')
+        got = dict(scope['headers']).get(b'x-api-key', b'').strip()  # a pasted key's trailing space is no other key
         if hmac.compare_digest(got, self.api_key.encode()): return None
-        metrics()['errors'].labels(scope['path'], 'unauthorized').inc()
+        metrics()['errors'].labels(route_of(scope['path']), 'unauthorized').inc()
         return _error(401, 'unauthorized', 'missing or wrong API key: send it in the X-API-Key header')
 
     async def _post(self, scope, receive, path):
@@ -161,7 +194,7 @@ class CaptchaMiddleware:
             data, hints = await request_image(scope, body)
             try: opts = decode_hints(spec.meta, **hints) if hints else None
             except HintError as e: raise BadRequest(422, 'bad_hint', str(e)) from None
-            payload = dumps(prepare(data, spec.size, spec.resize, opts))
+            payload = dumps(await decode_off_loop(prepare, data, spec.size, spec.resize, opts))
         except BadRequest as e: return scope, receive, _error(e.status, e.kind, str(e), path)
         headers = [(k, v) for k, v in scope['headers'] if k not in (b'content-type', b'content-length')]
         headers += [(b'content-type', b'application/json'), (b'content-length', str(len(payload)).encode())]
@@ -205,7 +238,7 @@ def no_model(path:str) -> Response:
     return _error(404, 'no_model', f'no {task} model is loaded on this server: start it with --model <{task.lower()} model>.onnx', path)
 
 def _error(status:int, kind:str, message:str, path:str=None) -> Response:
-    if path and kind not in ('unauthorized', 'internal'): metrics()['errors'].labels(path, kind).inc()
+    if path and kind not in ('unauthorized', 'internal'): metrics()['errors'].labels(route_of(path), kind).inc()
     return JSONResponse({'error': kind, 'detail': message}, status_code=status)
 
 # %% ../nbs/07_serve.ipynb #3b7bde13
@@ -282,7 +315,7 @@ def _preview_route(specs:dict):
         if endpoint not in specs: return no_model(endpoint)
         try:
             data, _ = await request_image(request.scope, await request.body())
-            im = prepare_image(data, specs[endpoint].size, specs[endpoint].resize)[0]
+            im = (await decode_off_loop(prepare_image, data, specs[endpoint].size, specs[endpoint].resize))[0]
         except BadRequest as e: return _error(e.status, e.kind, str(e), '/preview')
         b = io.BytesIO(); Image.fromarray(im).save(b, 'PNG')
         return Response(b.getvalue(), media_type='image/png', headers={'x-input-size': f'{im.shape[1]}x{im.shape[0]}'})

@@ -95,8 +95,8 @@ def test_server_drift_endpoints(tiny_char_model, tmp_path, crops):
         s = requests.get(f'{url}/drift.json', params={'last': 20}).json()
         assert {'dataset_drift', 'drift_share', 'columns', 'n'} <= set(s) and s['n'] == 20
         assert 'html' in requests.get(f'{url}/drift').headers['content-type']
-        assert requests.get(f'{url}/drift.json', params={'last': 0}).status_code == 409
-        assert requests.get(f'{url}/drift.json', params={'endpoint': '/solve'}).status_code == 409
+        assert requests.get(f'{url}/drift.json', params={'last': 0}).status_code == 422
+        assert requests.get(f'{url}/drift.json', params={'endpoint': '/solve'}).status_code == 422
         assert requests.get(f'{url}/drift.json', params={'last': 'abc'}).status_code == 422
     finally: stop_server(proc)
 

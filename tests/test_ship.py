@@ -50,6 +50,16 @@ def docker_instructions(path: Path) -> list[tuple[str, str]]:
         out.append((instr.upper(), ' '.join(args.split()))); cur = ''
     return out
 
+def workflow_commands(name: str = '*.y*ml') -> list[tuple[str, list[str]]]:
+    "(file, tokens) of each simple command in the workflows' `run:` scripts (lines, &&, ||, ;, | and `$(` split them)"
+    out = []
+    for f in sorted(WORKFLOWS.glob(name)):
+        for part in re.split(r'\n|&&|\|\||;|\||\$\(', runs(load_yaml(f)).replace('\\\n', ' ')):
+            try: toks = shlex.split(part, comments=True)
+            except ValueError: continue  # a piece of a quoted string that spans the split
+            if toks: out.append((f.name, toks))
+    return out
+
 def instr(path: Path, name: str) -> list[str]: return [a for i, a in docker_instructions(path) if i == name]
 
 def pip_installs(path: Path) -> list[list[str]]:
@@ -105,13 +115,12 @@ def test_test_workflow_runs_the_readme_command_on_311_and_312():
     assert up['with']['path'] == 'artifacts/screenshots' and up['if'] == 'always()'
 
 
-def test_deploy_workflow_publishes_nbdev_docs_to_pages():
+def test_deploy_workflow_publishes_the_site_with_its_figures():
     wf = workflow('deploy.yaml')
     assert triggers(wf)['push']['branches'] == ['main']
     assert wf['permissions']['pages'] == 'write' and wf['permissions']['id-token'] == 'write'
     assert uses(wf, 'quarto-dev/quarto-actions/setup') and uses(wf, 'actions/deploy-pages')
-    assert re.search(r'^\s*(\.venv/bin/)?nbdev-docs\s*$', runs(wf), re.M), 'nbdev 3 builds the site with nbdev-docs'
-    assert 'nbdev_' not in runs(wf), 'nbdev 3 command names are hyphenated'
+    assert ['tools/docs.sh', '--render'] in [t for _, t in workflow_commands('deploy.yaml')], 'the site is rendered from a run'
     up, = uses(wf, 'actions/upload-pages-artifact')
     assert up['with']['path'] == '_docs' == tomllib.loads((ROOT/'pyproject.toml').read_text())['tool']['nbdev']['doc_path']
 
@@ -148,9 +157,9 @@ def test_train_workflow():
     assert pull['if'] == "env.DVC_REMOTE_URL != ''" and synth['if'] == "env.DVC_REMOTE_URL == ''"
     assert 'dvc remote add' in pull['run'] and 'N_SYNTH=2000' in synth['run']
     assert wf['jobs']['train']['env']['DVC_REMOTE_URL'] == '${{ secrets.DVC_REMOTE_URL }}'
-    cmd = ' '.join(runs(wf).replace('\\\n', ' ').split())
-    assert ('papermill nbs/03_train.ipynb runs/ci/train.ipynb -p synth_dirs data/synth/char -p n_synth 0 '
-            '-p epochs 1 -p out_dir runs/ci -p wandb_mode offline') in cmd
+    pm, = [t for _, t in workflow_commands('train.yaml') if t[0] == 'papermill']
+    assert pm[1:3] == ['nbs/03_train.ipynb', 'runs/ci/train.ipynb'] and params(pm) == dict(
+        synth_dirs='data/synth/char', n_synth='0', epochs='1', out_dir='runs/ci', wandb_mode='offline')
     up, = uses(wf, 'actions/upload-artifact')
     assert up['with']['path'].split()[0] == 'runs/ci' and up['if'] == 'always()'
 
@@ -160,10 +169,38 @@ def test_model_check_workflow():
     on = triggers(wf)
     assert set(on['push']['paths']) == {'models/**', '**/*.onnx'} and 'model' in on['workflow_dispatch']['inputs']
     script = runs(wf)
-    assert 'captcha-data synth --n 500 --seed 123' in script and '--task "$task"' in script
-    assert 'OnnxReader' in script and 'captcha-eval "$model"' in script and '$GITHUB_STEP_SUMMARY' in script
+    cmds = {t[0]: t for _, t in workflow_commands('model-check.yaml')}
+    assert cmds['captcha-data'][1] == 'synth' and cmds['captcha-eval'][1:3] == ['$model', '$dest']  # synth data, then the score
+    assert 'OnnxReader' in script and '$GITHUB_STEP_SUMMARY' in script
     install = next(s['run'] for s in steps(wf) if 'pip install' in s.get('run', ''))
     assert '[train]' not in install and '[dev]' not in install, 'evaluating ONNX needs no torch'
+
+
+def params(tokens: list[str]) -> dict:
+    "papermill's `-p name value` pairs"
+    return {tokens[i + 1]: tokens[i + 2] for i, t in enumerate(tokens) if t == '-p'}
+
+
+def test_every_command_the_workflows_run_exists_here():
+    "make targets, scripts, console commands and their options, notebook parameters: what a workflow runs must work"
+    from captcha_nb.train import TrainConfig
+    targets = set(re.findall(r'^([a-z][\w-]*):', (ROOT/'Makefile').read_text(), re.M))
+    scripts = set(tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['scripts'])
+    fields = set(TrainConfig.__dataclass_fields__)
+    helps = {}
+    for f, t in workflow_commands():
+        where = f'{f}: {shlex.join(t)}'
+        if t[0] == 'make': assert all(a in targets for a in t[1:] if '=' not in a and not a.startswith('-')), where
+        elif re.match(r'(\./)?(tools|scripts|benchmarks|\.ci|docker)/', t[0]):
+            assert (ROOT/t[0]).is_file() and (ROOT/t[0]).stat().st_mode & 0o111, f'{where}: not an executable script here'
+        elif t[0] == 'papermill':
+            assert (ROOT/t[1]).is_file() and set(params(t)) <= fields, f'{where}: no such notebook or parameter'
+        elif t[0] in scripts:
+            cmd = t[:2] if len(t) > 1 and not t[1].startswith(('-', '$', '"')) and t[0] == 'captcha-data' else t[:1]
+            key = tuple(cmd)
+            if key not in helps: helps[key] = subprocess.run([str(ROOT/'.venv'/'bin'/cmd[0]), *cmd[1:], '--help'],
+                                                             capture_output=True, text=True, timeout=120).stdout
+            for opt in (a.split('=')[0] for a in t if a.startswith('--')): assert opt in helps[key], f'{where}: {opt} is no option'
 
 
 # ---------------------------------------------------------------- Dockerfiles
