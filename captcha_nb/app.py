@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from fastcore.script import call_parse
 from .export import read_spec
-from .serve import MAX_BODY, build_server
+from .serve import MAX_BODY, GuardedHttpProtocol, build_server
 
 log = logging.getLogger('captcha_nb.app')
 
@@ -70,10 +70,11 @@ def captcha_serve(
                      s.endpoint, s.task, s.alphabet, *s.size, threads or os.cpu_count())
         log.info('prediction log %s; API key %s; http://%s:%d', log_path, 'required' if api_key else 'off', host, port)
         server.run(host=host, port=port, log_level=log_level.lower(), generate_client_file=False, num_api_servers=1,
-                   access_log=False)
+                   access_log=False, http=GuardedHttpProtocol)  # limits on slow and oversized clients
     finally: shutil.rmtree(prom, ignore_errors=True)
     dead = [w.name for w in getattr(server, 'inference_workers', []) if w.exitcode not in (0, None, -signal.SIGTERM)]
     if dead: raise SystemExit(f'captcha-serve: inference worker {", ".join(dead)} died; the server shut down (use --restart-workers to restart it instead)')
+    if getattr(server, 'died', None): raise SystemExit(f'captcha-serve: process {server.died} died; the server shut down')
 
 # %% auto #0
 __all__ = ['log', 'extra_routes', 'captcha_serve']

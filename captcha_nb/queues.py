@@ -6,13 +6,14 @@ Docs: https://captcha-nb.github.io/captcha_nb/queues.html.md"""
 
 # %% ../nbs/06_queues.ipynb #b412d431
 from __future__ import annotations
-import asyncio, logging, multiprocessing as mp, queue as queue_mod
+import asyncio, logging, multiprocessing as mp, queue as queue_mod, signal, threading, time
 import litserve as ls
 
 log = logging.getLogger('captcha_nb.queues')
 
 # %% auto #0
-__all__ = ['log', 'TESTED_LITSERVE', 'queues_supported', 'PipeTransport', 'PipeQueueLitServer', 'lit_server_class']
+__all__ = ['log', 'TESTED_LITSERVE', 'queues_supported', 'PipeTransport', 'SupervisedLitServer', 'PipeQueueLitServer',
+           'lit_server_class']
 
 # %% ../nbs/06_queues.ipynb #9f826d63
 TESTED_LITSERVE = ('0.2.19',)  # the releases whose private queue API (_init_manager, MPQueueTransport) this patches
@@ -38,7 +39,28 @@ class PipeTransport(MPQueueTransport):
         try: return q.get_nowait()
         except queue_mod.Empty: return None
 
-class PipeQueueLitServer(ls.LitServer):
+class SupervisedLitServer(ls.LitServer):
+    "`litserve.LitServer` that also watches its HTTP server processes: when one (or an inference worker) dies the server shuts down, and `died` says which"
+    # LitServe 0.2.19 watches only its inference workers: after kill -9 of the uvicorn child the main process
+    # kept the listening socket, so connections were accepted and never answered (no upstream issue found)
+    died, grace_s = None, 10  # LitServe waits 30 s for in-flight requests, which a dead worker never answers
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.uvicorn_graceful_timeout = self.grace_s
+    def _start_worker_monitoring(self, manager, uvicorn_workers):
+        super()._start_worker_monitoring(manager, uvicorn_workers)
+        def watch():
+            while not self._shutdown_event.is_set():
+                watched = list(uvicorn_workers.values()) + ([] if self.restart_workers else list(self.inference_workers))
+                for w in watched:
+                    if isinstance(w, mp.process.BaseProcess) and not w.is_alive():
+                        if w.exitcode not in (0, -signal.SIGTERM): self.died = f'{w.name} (pid {w.pid}, exit code {w.exitcode})'
+                        log.error('process %s exited (code %s): shutting down', w.name, w.exitcode)
+                        self._shutdown_event.set(); return  # run() wakes up and shuts everything down
+                time.sleep(0.5)
+        threading.Thread(target=watch, daemon=True, name='captcha-http-watch').start()
+
+class PipeQueueLitServer(SupervisedLitServer):
     "`litserve.LitServer` with pipe-based multiprocessing queues instead of `Manager` proxies"
     def _init_manager(self, num_api_servers:int):
         manager = super()._init_manager(num_api_servers)
@@ -50,8 +72,8 @@ class PipeQueueLitServer(ls.LitServer):
 
 # %% ../nbs/06_queues.ipynb #93ef9cfd
 def lit_server_class(pipes:bool=True) -> type:
-    "`PipeQueueLitServer` when `pipes` and this LitServe is one it was tested on, else `ls.LitServer`"
-    if not pipes: return ls.LitServer
-    if queues_supported(): return PipeQueueLitServer
-    log.warning("litserve %s is not one of %s: using LitServe's own queues (slower)", ls.__version__, TESTED_LITSERVE)
-    return ls.LitServer
+    "`PipeQueueLitServer` when `pipes` and this LitServe is one it was tested on (else `SupervisedLitServer`), `ls.LitServer` on other releases"
+    if not queues_supported():
+        log.warning("litserve %s is not one of %s: using LitServe's own queues (slower), HTTP processes unsupervised", ls.__version__, TESTED_LITSERVE)
+        return ls.LitServer
+    return PipeQueueLitServer if pipes else SupervisedLitServer

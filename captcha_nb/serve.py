@@ -16,10 +16,11 @@ from .export import ENDPOINTS, ModelSpec, OnnxReader, read_spec
 from .predlog import PredictionLog, dumps, log_rows
 
 # %% auto #0
-__all__ = ['log', 'MAX_BODY', 'HINT_FIELDS', 'DECODE_THREADS', 'INLINE_PIXELS', 'PUBLIC_PATHS', 'KNOWN_PATHS', 'IMAGE_BODY',
-           'ERRORS', 'calm_gc', 'metrics', 'metrics_text', 'BadRequest', 'image_bytes_from_json',
-           'image_bytes_from_form', 'prepare_image', 'decode_off_loop', 'prepare', 'route_of', 'loggable',
-           'CaptchaMiddleware', 'request_image', 'no_model', 'CaptchaAPI', 'build_server']
+__all__ = ['log', 'MAX_BODY', 'HINT_FIELDS', 'DECODE_THREADS', 'INLINE_PIXELS', 'PUBLIC_PATHS', 'KNOWN_PATHS', 'HEADER_TIMEOUT_S',
+           'BODY_TIMEOUT_S', 'MAX_HEADER_BYTES', 'IMAGE_BODY', 'ERRORS', 'calm_gc', 'metrics', 'metrics_text',
+           'BadRequest', 'image_bytes_from_json', 'image_bytes_from_form', 'prepare_image', 'decode_off_loop',
+           'prepare', 'route_of', 'loggable', 'CaptchaMiddleware', 'request_image', 'no_model', 'CaptchaAPI',
+           'GuardedHttpProtocol', 'build_server']
 
 # %% ../nbs/07_serve.ipynb #f030e1dd
 log = logging.getLogger('captcha_nb.serve')
@@ -293,6 +294,52 @@ class CaptchaAPI(ls.LitAPI):
     def encode_response(self, output):
         answer, n = output
         return Response(dumps(answer), media_type='application/json', headers={'x-batch-size': n.decode()})
+
+# %% ../nbs/07_serve.ipynb #43b34bb6
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+HEADER_TIMEOUT_S, BODY_TIMEOUT_S = 10, 30  # seconds a client may take to send a request's headers, then its body
+MAX_HEADER_BYTES = 64 * 1024               # request line and headers
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    "uvicorn's httptools protocol with the limits it lacks: headers within `HEADER_TIMEOUT_S` and `MAX_HEADER_BYTES`, the body within `BODY_TIMEOUT_S`"
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self._head, self._timer = 0, None  # bytes of the current request's head (None once it is complete)
+        self._arm(HEADER_TIMEOUT_S)
+
+    def _arm(self, seconds):
+        if self._timer: self._timer.cancel()
+        self._timer = self.loop.call_later(seconds, self._expire) if seconds else None
+
+    def _expire(self):
+        if not self.transport.is_closing(): self.transport.close()  # too slow, or silent: the connection goes
+
+    def data_received(self, data:bytes):
+        if self._head is not None:
+            self._head += len(data)
+            if self._head > MAX_HEADER_BYTES:
+                body = dumps({'error': 'headers_too_large', 'detail': f'request line and headers exceed {MAX_HEADER_BYTES:,} bytes'})
+                self.transport.write(b'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n'
+                                     b'connection: close\r\ncontent-length: %d\r\n\r\n' % len(body) + body)
+                self._arm(0); self.transport.close(); return
+        super().data_received(data)
+
+    def on_message_begin(self):
+        self._arm(HEADER_TIMEOUT_S)  # a request has begun: its head must arrive in time
+        super().on_message_begin()
+
+    def on_headers_complete(self):
+        self._head = None; self._arm(BODY_TIMEOUT_S)
+        super().on_headers_complete()
+
+    def on_message_complete(self):
+        self._head = 0; self._arm(0)  # answering now; the next request on this connection starts a new head
+        super().on_message_complete()
+
+    def connection_lost(self, exc):
+        self._arm(0); super().connection_lost(exc)
+
 
 # %% ../nbs/07_serve.ipynb #08758362
 IMAGE_BODY = {'required': True, 'content': {

@@ -142,3 +142,55 @@ def test_drift_reads_only_the_end_of_a_big_log(tmp_path):
     log.write_bytes(b'garbage\n' * 200_000 + b''.join(json.dumps(dict(row, i=i)).encode() + b'\n' for i in range(150)))
     df = current_frame(log, last=100)
     assert len(df) == 100 and list(df['i'])[:2] == [50, 51] and df['i'].iloc[-1] == 149
+
+
+def test_killing_any_child_process_never_leaves_a_hung_server(tmp_path):
+    "kill -9 of each child (queue manager, inference worker, HTTP server): within 20 s it answers again or has exited non-zero"
+    import socket
+    import time
+
+    import psutil
+    model = tiny_onnx(tmp_path/'m.onnx', 'char')
+    proc, _ = start_server([model]); n = len(psutil.Process(proc.pid).children()); stop_server(proc)
+    assert n >= 2, 'expected an HTTP process and an inference worker'
+    for k in range(n):
+        port = __import__('captcha_nb.testing', fromlist=['free_port']).free_port()
+        proc, url = start_server([model], port=port)
+        try:
+            child = sorted(psutil.Process(proc.pid).children(), key=lambda p: p.pid)[k]
+            what = f'child {k} of {n} ({" ".join(child.cmdline())[:60]})'
+            child.kill()
+            outcome, t0 = None, time.time()
+            while outcome is None and time.time() - t0 < 20:
+                if proc.poll() is not None: outcome = 'exited'; break
+                try:
+                    r = requests.post(url + '/predict', files={'file': ('x.png', png())}, timeout=3)
+                    if r.status_code == 200 and requests.get(url + '/health', timeout=3).status_code == 200: outcome = 'answers'
+                except requests.RequestException: time.sleep(0.5)
+            assert outcome, f'{what}: neither answering nor exited after 20 s'
+            print(what, outcome, f'{time.time() - t0:.1f} s')
+            if outcome == 'exited':
+                assert proc.returncode != 0, f'{what}: exited 0 after a crash'
+                with socket.socket() as s:  # nobody listens on the port any more (connections in TIME_WAIT may remain)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', port))
+        finally: stop_server(proc)
+
+
+def test_slow_silent_and_oversized_clients_are_cut_off(server):
+    "A silent connection and unfinished headers are closed after HEADER_TIMEOUT_S; 100 KB of headers gets 431"
+    import socket
+    import time
+
+    from captcha_nb.serve import HEADER_TIMEOUT_S
+    _, url = server
+    host, port = url.split('//')[1].split(':')
+    def closed_after(payload: bytes) -> float:
+        with socket.create_connection((host, int(port)), timeout=HEADER_TIMEOUT_S + 15) as s:
+            t0 = time.time(); s.sendall(payload)
+            while s.recv(65536): pass  # until the server closes
+            return time.time() - t0
+    for payload in (b'', b'GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: '):
+        assert closed_after(payload) < HEADER_TIMEOUT_S + 10
+    r = requests.get(url + '/health', headers={f'x-junk-{i}': 'y' * 1000 for i in range(100)})
+    assert r.status_code == 431 and r.json()['error'] == 'headers_too_large'
+    assert requests.get(url + '/health').status_code == 200
