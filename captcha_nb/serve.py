@@ -295,7 +295,7 @@ class CaptchaAPI(ls.LitAPI):
         answer, n = output
         return Response(dumps(answer), media_type='application/json', headers={'x-batch-size': n.decode()})
 
-# %% ../nbs/07_serve.ipynb #43b34bb6
+# %% ../nbs/07_serve.ipynb #a0d53aac
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEADER_TIMEOUT_S, BODY_TIMEOUT_S = 10, 30  # seconds a client may take to send a request's headers, then its body
@@ -316,14 +316,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if not self.transport.is_closing(): self.transport.close()  # too slow, or silent: the connection goes
 
     def data_received(self, data:bytes):
-        if self._head is not None:
-            self._head += len(data)
-            if self._head > MAX_HEADER_BYTES:
-                body = dumps({'error': 'headers_too_large', 'detail': f'request line and headers exceed {MAX_HEADER_BYTES:,} bytes'})
-                self.transport.write(b'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n'
-                                     b'connection: close\r\ncontent-length: %d\r\n\r\n' % len(body) + body)
-                self._arm(0); self.transport.close(); return
-        super().data_received(data)
+        if self._head is not None:  # count the head's bytes only: a body may follow in the same packet
+            end = data.find(b'\r\n\r\n')
+            self._head += len(data) if end < 0 else end + 4
+        if self._head is None or self._head <= MAX_HEADER_BYTES: return super().data_received(data)
+        if not self.transport.is_closing():
+            body = dumps({'error': 'headers_too_large', 'detail': f'request line and headers exceed {MAX_HEADER_BYTES:,} bytes'})
+            self.transport.write(b'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n'
+                                 b'connection: close\r\ncontent-length: %d\r\n\r\n' % len(body) + body)
+            self._arm(0); self.transport.close()
 
     def on_message_begin(self):
         self._arm(HEADER_TIMEOUT_S)  # a request has begun: its head must arrive in time
