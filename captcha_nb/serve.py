@@ -295,7 +295,7 @@ class CaptchaAPI(ls.LitAPI):
         answer, n = output
         return Response(dumps(answer), media_type='application/json', headers={'x-batch-size': n.decode()})
 
-# %% ../nbs/07_serve.ipynb #a0d53aac
+# %% ../nbs/07_serve.ipynb #54c618a2
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEADER_TIMEOUT_S, BODY_TIMEOUT_S = 10, 30  # seconds a client may take to send a request's headers, then its body

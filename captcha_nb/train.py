@@ -8,9 +8,9 @@ Docs: https://captcha-nb.github.io/captcha_nb/train.html.md"""
 __all__ = ['PRECISIONS', 'TrainConfig', 'dirs_of', 'project_root', 'resolve_path', 'resolve_paths', 'parse_size', 'infer_config',
            'training_data', 'PhaseTimer', 'WandbLogger', 'start_wandb', 'EpochPrinter', 'TimeGuard',
            'AnyDeviceMixedPrecision', 'pick_device', 'seconds_per_image', 'native_bf16', 'choose_precision',
-           'plan_epochs', 'CPUDistributedDL', 'CPUDistributedTrainer', 'weights_digest', 'init_weights_from',
-           'predict_items', 'evaluate', 'git_commit', 'versions', 'device_name', 'plot_confusion', 'worst_mistakes',
-           'reference_profile', 'save_samples', 'TrainResult', 'run_training', 'captcha_train']
+           'plan_epochs', 'FitToBudget', 'CPUDistributedDL', 'CPUDistributedTrainer', 'weights_digest',
+           'init_weights_from', 'predict_items', 'evaluate', 'git_commit', 'versions', 'device_name', 'plot_confusion',
+           'worst_mistakes', 'reference_profile', 'save_samples', 'TrainResult', 'run_training', 'captcha_train']
 
 # %% ../nbs/03_train.ipynb #9bc2db31
 import json, math, os, platform, subprocess, time
@@ -335,6 +335,26 @@ def plan_epochs(seconds:float, s_per_image:float, n_train:int, n_valid:int, max_
     per_epoch = max(int(seconds / epochs / s_per_image - n_valid / 3), 4 * 64)  # a budget already spent still trains a little
     return epochs, 1, (min(per_epoch, n_train) if per_epoch < n_train else None)
 
+# %% ../nbs/03_train.ipynb #73b6bfe1
+class FitToBudget(Callback):
+    "Resize the remaining epochs (a `PartialDL`'s `partial_n`) after each one, so that training ends when its `seconds` do"
+    order = 75
+    def __init__(self, seconds:float): self.seconds = seconds
+    def before_fit(self): self.t0, self.sizes = time.perf_counter(), []
+    def before_epoch(self): self.t_epoch = time.perf_counter()
+    def before_validate(self): self.t_train = time.perf_counter() - self.t_epoch
+    def after_epoch(self):
+        dl, left = self.dls.train, self.n_epoch - self.epoch - 1
+        if getattr(dl, 'partial_n', None) is None: return  # a whole-data loader (or a distributed wrapper): nothing to resize
+        self.sizes.append(dl.partial_n)
+        if not left: return
+        t_valid = time.perf_counter() - self.t_epoch - self.t_train
+        per_image = self.t_train / max(1, len(dl) * dl.bs)
+        budget_left = self.seconds - (time.perf_counter() - self.t0)
+        n = int((budget_left / left - t_valid) / per_image)
+        dl.partial_n = int(min(max(n, 4 * dl.bs), dl.n))  # a few batches at least; never more than the pool
+
+
 # %% ../nbs/03_train.ipynb #4f6fae8d
 from fastai.distributed import DistributedDL, DistributedTrainer
 
@@ -544,19 +564,21 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
         epochs, repeat, per_epoch = plan_epochs(max(seconds, 1.0), s_img, len(splits['train']), len(splits['valid']))
         plan = dict(minutes=cfg.minutes, train_seconds=round(seconds, 1), seconds_per_image=round(s_img, 5), epochs=epochs,
                     repeat=repeat, images_per_epoch=per_epoch or len(splits['train']) * repeat)
-        if repeat > 1 or per_epoch: learn.dls = build(splits['train'] * repeat, per_epoch)
+        pool = splits['train'] * (2 * repeat if per_epoch is None else 1)  # room for FitToBudget to lengthen the epochs
+        learn.dls = build(pool, per_epoch or len(splits['train']) * repeat)
         _say(progress, f"time budget {cfg.minutes:g} min: {epochs} epochs of {plan['images_per_epoch']:,} images "
                        f"({s_img*1000:.1f} ms an image measured here, {precision}, {device.type})")
     else: _say(progress, f'{epochs} epochs of {len(learn.dls.train_ds):,} images on {device.type} ({precision})')
     run = start_wandb(cfg.wandb_mode, cfg.wandb_project, out, asdict(cfg)) if rank == 0 else None
     timer = PhaseTimer()
     cbs = [timer, CSVLogger(fname=str((out/'history.csv').resolve()))] + ([WandbLogger(run)] if run else [])
-    if cfg.minutes: cbs.append(TimeGuard(plan['train_seconds'] * 1.25 + 30))
+    if cfg.minutes: cbs += [TimeGuard(plan['train_seconds'] * 1.25 + 30), FitToBudget(plan['train_seconds'])]
     if world > 1: cbs.append(CPUDistributedTrainer(sync_bn=False) if device.type == 'cpu' else DistributedTrainer(sync_bn=False))
     t0 = time.perf_counter()
     _fit(learn, epochs, lr, precision, cbs, progress)
     learn.remove_cbs([c for c in learn.cbs if isinstance(c, AnyDeviceMixedPrecision)])  # scores and export in fp32
     t_train = time.perf_counter() - t0
+    if plan: plan['epoch_sizes'] = next((c.sizes for c in cbs if isinstance(c, FitToBudget)), None)  # as FitToBudget resized them
     names = learn.recorder.metric_names[1:-1]  # read now: get_preds below resets the recorder
     history = [dict(epoch=e, **{n: round(float(v), 5) for n, v in zip(names, vals)}) for e, vals in enumerate(learn.recorder.values)]
     learn.recorder.plot_loss(); plt.savefig(out/'loss.png', bbox_inches='tight'); plt.close('all')
