@@ -335,7 +335,7 @@ def plan_epochs(seconds:float, s_per_image:float, n_train:int, n_valid:int, max_
     per_epoch = max(int(seconds / epochs / s_per_image - n_valid / 3), 4 * 64)  # a budget already spent still trains a little
     return epochs, 1, (min(per_epoch, n_train) if per_epoch < n_train else None)
 
-# %% ../nbs/03_train.ipynb #73b6bfe1
+# %% ../nbs/03_train.ipynb #0f872aa5
 class FitToBudget(Callback):
     "Resize the remaining epochs (a `PartialDL`'s `partial_n`) after each one, so that training ends when its `seconds` do"
     order = 75
