@@ -11,6 +11,7 @@ __all__ = ['MIN_ROWS', 'DRIFT_FRESH_S', 'DriftError', 'drift_columns', 'load_ref
 
 # %% ../nbs/08_monitor.ipynb #49467fea
 import html, json, threading, time
+from collections import OrderedDict
 from pathlib import Path
 import pandas as pd
 from .core import *
@@ -119,16 +120,17 @@ def drift_routes(specs:list, log_path) -> list:
     "GET /drift and /drift.json for `captcha-serve`, comparing each served model (`ModelSpec`) with its reference"
     from starlette.responses import HTMLResponse, JSONResponse
     dirs = {s.endpoint: s.path.parent for s in specs}
-    cache, locks, guard = {}, {}, threading.Lock()
+    cache, lock = OrderedDict(), threading.Lock()
     def _run(last, endpoint):
-        "(summary, Evidently snapshot): one computation at a time per question, answers reused while fresh"
+        "(summary, Evidently snapshot): one computation at a time, answers reused while fresh"
         key = (endpoint, last)
-        with guard: lock = locks.setdefault(key, threading.Lock())
         with lock:  # single flight: concurrent askers wait for the one computation, then share it
             hit = cache.get(key)
             if hit and time.monotonic() - hit[0] < DRIFT_FRESH_S: return hit[1]
             snap, n, ref_n = drift_snapshot(dirs[endpoint], log_path, last, endpoint)
             cache[key] = (time.monotonic(), (drift_summary(snap, n) | dict(reference_n=ref_n), snap))
+            cache.move_to_end(key)
+            while len(cache) > 4: cache.popitem(last=False)  # `last` is the client's: keep a few answers, not one per value
             return cache[key][1]
     def _checked(last, endpoint):
         endpoint = endpoint or next(iter(dirs))
