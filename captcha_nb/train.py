@@ -572,7 +572,7 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     run = start_wandb(cfg.wandb_mode, cfg.wandb_project, out, asdict(cfg)) if rank == 0 else None
     timer = PhaseTimer()
     cbs = [timer, CSVLogger(fname=str((out/'history.csv').resolve()))] + ([WandbLogger(run)] if run else [])
-    if cfg.minutes: cbs += [TimeGuard(plan['train_seconds'] * 1.25 + 30), FitToBudget(plan['train_seconds'])]
+    if cfg.minutes: cbs += [TimeGuard(plan['train_seconds'] * 1.25 + 30)] + [FitToBudget(plan['train_seconds'])] * (world == 1)  # ranks must agree on epoch sizes
     if world > 1: cbs.append(CPUDistributedTrainer(sync_bn=False) if device.type == 'cpu' else DistributedTrainer(sync_bn=False))
     t0 = time.perf_counter()
     _fit(learn, epochs, lr, precision, cbs, progress)
