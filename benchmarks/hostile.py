@@ -31,18 +31,11 @@ import requests
 from PIL import Image
 
 from captcha_nb.core import CHAR_SIZE, FEATURES, MAX_JPEG_SCANS
-from captcha_nb.testing import free_port, start_server, stop_server, tiny_onnx
+from captcha_nb.testing import free_port, jpeg_scans, start_server, stop_server, tiny_onnx
 
 
 def encoded(im: Image.Image, fmt: str, **kw) -> bytes:
     b = io.BytesIO(); im.save(b, fmt, **kw); return b.getvalue()
-
-
-def jpeg_scans(size: int, scans: int) -> bytes:
-    "A progressive JPEG of size x size pixels whose last scan is repeated up to `scans` scans in all"
-    d = encoded(Image.linear_gradient('L').resize((size, size)), 'JPEG', progressive=True)  # smooth: each scan is tiny
-    i, have = d.rfind(b'\xff\xda'), d.count(b'\xff\xda')
-    return d[:i] + d[i:-2] * (scans - have + 1) + d[-2:]
 
 
 def hostile_images() -> dict:

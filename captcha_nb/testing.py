@@ -10,7 +10,7 @@ import os, socket, subprocess, sys, tempfile, time, urllib.request, urllib.error
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['tiny_onnx', 'free_port', 'start_server', 'server_log', 'stop_server']
+__all__ = ['tiny_onnx', 'free_port', 'start_server', 'server_log', 'stop_server', 'jpeg_scans']
 
 # %% ../nbs/90_testing.ipynb #6b8490a7
 def tiny_onnx(path, # where to write the .onnx file
@@ -75,3 +75,15 @@ def stop_server(p:subprocess.Popen, sig:int=None, timeout:float=20) -> int:
     try: return p.wait(timeout)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL); return p.wait(timeout)
+
+# %% ../nbs/90_testing.ipynb #e849b807
+def jpeg_scans(size:int=64, # width and height in pixels
+               scans:int=1000, # start-of-scan segments in all
+              ) -> bytes:
+    "A smooth progressive JPEG of `size` x `size` pixels whose last scan is repeated until it has `scans` scans"
+    import io
+    from PIL import Image
+    b = io.BytesIO(); Image.linear_gradient('L').resize((size, size)).save(b, 'JPEG', progressive=True); d = b.getvalue()
+    i, have = d.rfind(b'\xff\xda'), d.count(b'\xff\xda')
+    return d[:i] + d[i:-2] * (scans - have + 1) + d[-2:]
+

@@ -15,7 +15,7 @@ from PIL import Image
 
 from captcha_nb.core import CHAR_SIZE, FEATURES
 from captcha_nb.data import synth_items
-from captcha_nb.testing import server_log, start_server, stop_server, tiny_onnx
+from captcha_nb.testing import jpeg_scans, server_log, start_server, stop_server, tiny_onnx
 
 
 def png(size=CHAR_SIZE) -> bytes:
@@ -102,16 +102,9 @@ def test_huge_pixel_counts_are_refused_from_the_header(server):
     assert r.status_code == 413 and 'pixels' in r.json()['detail']
 
 
-def many_scans(n: int = 1000) -> bytes:
-    "A progressive JPEG whose last scan is repeated `n` times (each scan decodes the whole image again)"
-    b = io.BytesIO(); Image.new('L', (64, 64), 128).save(b, 'JPEG', progressive=True); d = b.getvalue()
-    i = d.rfind(b'\xff\xda')
-    return d[:i] + d[i:-2] * n + d[-2:]
-
-
 def test_jpeg_scan_bombs_are_refused_before_decoding(server):
     _, url = server
-    r = requests.post(url + '/predict', files={'file': ('scans.jpg', many_scans())}, headers=KEY)
+    r = requests.post(url + '/predict', files={'file': ('scans.jpg', jpeg_scans())}, headers=KEY)
     assert r.status_code == 413 and 'scans' in r.json()['detail']
     ok = io.BytesIO(); Image.new('L', CHAR_SIZE, 200).save(ok, 'JPEG', progressive=True)
     assert requests.post(url + '/predict', files={'file': ('ok.jpg', ok.getvalue())}, headers=KEY).status_code == 200
