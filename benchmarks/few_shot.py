@@ -64,6 +64,12 @@ def link(files, d: Path) -> Path:
 def last_json(out: str) -> dict: return json.loads(out.strip().splitlines()[-1])
 
 
+def trust(res: dict) -> dict:
+    "How far the answers' confidence can be trusted (captcha-eval's calibration): ECE, and the most confident 90 %"
+    cal = res.get('calibration') or {}
+    return dict(ece=cal.get('ece'), keep_90=cal.get('keep_90'))
+
+
 def run(cmd, log: Path) -> str:
     "Run a command, keep its output in `log`, fail loudly with its end"
     r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
@@ -148,7 +154,7 @@ def main(argv=None):
     results = out/('results.jsonl' if a.score_on == 'test' else 'results_valid.jsonl')
     results.unlink(missing_ok=True)
     zero = last_json(run([BIN/'captcha-eval', a.reader/'model.onnx', test_dir, '--alphabet', scheme.alphabet], out/'eval_zero.log'))
-    emit(dict(reader='general reader', n=0, seq_acc=zero['seq_acc'], char_acc=zero['char_acc']))
+    emit(dict(reader='general reader', n=0, seq_acc=zero['seq_acc'], char_acc=zero['char_acc'], **trust(zero)))
     if not a.no_ddddocr:
         ranges = scheme.alphabet + (''.join(c.upper() for c in scheme.alphabet if c.islower()) if case == 'lower' else '')
         for r in ddddocr_scores(test, ranges, fold): emit(dict(n=0, **r))
@@ -164,7 +170,8 @@ def main(argv=None):
             m = json.loads((run_dir/'metrics.json').read_text())
             emit(dict(reader='captcha_nb' if init else 'captcha_nb from scratch', n=n, minutes=a.minutes, train_args=a.train_args, seq_acc=res['seq_acc'],
                       char_acc=res['char_acc'], train_s=m['timings']['train_s'], total_s=round(time.time() - t, 1),
-                      case=m['params']['case'], size=m['params']['size'], precision=m['device']['precision']))
+                      case=m['params']['case'], size=m['params']['size'], precision=m['device']['precision'],
+                      temperature=m.get('calibration', {}).get('temperature'), **trust(res)))
     png = out/('few_shot.png' if a.score_on == 'test' else 'few_shot_valid.png')
     plot(rows, f'{name}: {len(test)} {a.score_on} images', png)
     print(f'plot: {png}')

@@ -13,11 +13,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['ALPHABET', 'CHAR_SIZE', 'CAPTCHA_SIZE', 'TEXT_LEN', 'NORM_MEAN', 'NORM_STD', 'MAX_PIXELS', 'IMAGE_FORMATS',
-           'MAX_JPEG_SCANS', 'MAX_BYTES', 'RESIZE_MODES', 'CASES', 'FEATURES', 'IMAGE_EXTS', 'check_alphabet',
-           'label_from_path', 'is_char_file', 'seed_everything', 'ImageLoadError', 'ImageTooLarge', 'NotAnImage',
-           'CorruptImage', 'load_image', 'letterbox', 'resize_gray', 'to_input', 'softmax', 'ctc_greedy_decode',
-           'ctc_decode', 'check_case', 'fold_case', 'fold_alphabet', 'length_range', 'batch_features', 'image_features',
-           'score_texts', 'image_files']
+           'MAX_JPEG_SCANS', 'MAX_BYTES', 'RESIZE_MODES', 'CASES', 'FEATURES', 'THRESHOLDS', 'IMAGE_EXTS',
+           'check_alphabet', 'label_from_path', 'is_char_file', 'seed_everything', 'ImageLoadError', 'ImageTooLarge',
+           'NotAnImage', 'CorruptImage', 'load_image', 'letterbox', 'resize_gray', 'to_input', 'softmax',
+           'ctc_greedy_decode', 'restrict_alphabet', 'ctc_decode', 'ctc_text_logprob', 'ctc_read', 'check_case',
+           'fold_case', 'fold_alphabet', 'length_range', 'batch_features', 'image_features', 'score_texts',
+           'reliability_bins', 'calibration', 'image_files']
 
 # %% ../nbs/00_core.ipynb #c01534fe
 ALPHABET = '2345678abcdefgmnpwxy'  # default: the 20 classes of the Kaggle character crops
@@ -222,12 +223,15 @@ def _best_path(logp:np.ndarray, min_len:int, max_len:int) -> list[int]|None:
         n, k = back[t, n, k]; path.append(int(k))
     return path[::-1]
 
+def restrict_alphabet(probs:np.ndarray, alphabet:str, allowed:str=None) -> tuple[np.ndarray, str]:
+    "(T, 1+len(alphabet)) probabilities renormalised over the blank and the `allowed` characters, and that alphabet"
+    if not allowed: return probs, alphabet
+    keep = np.array([0] + [i + 1 for i, c in enumerate(alphabet) if c in set(allowed)])
+    return probs[:, keep] / probs[:, keep].sum(-1, keepdims=True), ''.join(alphabet[i - 1] for i in keep[1:])
+
 def ctc_decode(probs:np.ndarray, alphabet:str, allowed:str=None, min_len:int=None, max_len:int=None) -> tuple[str, list[float]]:
     "Text and per-character confidences from (T, 1+len(alphabet)) probabilities, keeping to `allowed` characters and `min_len`..`max_len`"
-    if allowed:
-        keep = np.array([0] + [i + 1 for i, c in enumerate(alphabet) if c in set(allowed)])
-        probs = probs[:, keep] / probs[:, keep].sum(-1, keepdims=True)
-        alphabet = ''.join(alphabet[i - 1] for i in keep[1:])
+    probs, alphabet = restrict_alphabet(probs, alphabet, allowed)
     T = probs.shape[0]
     lo, hi = max(0, min_len or 0), min(T, max_len if max_len else T)
     if (lo, hi) == (0, T): return ctc_greedy_decode(probs, alphabet)
@@ -239,6 +243,24 @@ def ctc_decode(probs:np.ndarray, alphabet:str, allowed:str=None, min_len:int=Non
         elif k: confs[-1] = max(confs[-1], float(probs[t, k]))
         prev = k
     return ''.join(text), confs
+
+# %% ../nbs/00_core.ipynb #f0079de4
+def ctc_text_logprob(logp:np.ndarray, indices) -> float:
+    "log P(text) from (T, K) CTC log-probabilities (blank 0): every path that collapses to the symbols `indices` (1-based)"
+    ext = np.zeros(2 * len(indices) + 1, dtype=int); ext[1::2] = indices  # blank, s1, blank, s2, ..., blank
+    can_skip = np.zeros(len(ext), bool); can_skip[3::2] = ext[3::2] != ext[1:-2:2]  # s(i-1) -> s(i) over no blank unless equal
+    alpha = np.full(len(ext), -np.inf); alpha[:2] = logp[0, ext[:2]]
+    shift = lambda a, k: np.concatenate([np.full(k, -np.inf), a])[:len(a)]  # a[s - k]
+    for t in range(1, len(logp)):
+        alpha = np.logaddexp(np.logaddexp(alpha, shift(alpha, 1)), np.where(can_skip, shift(alpha, 2), -np.inf)) + logp[t, ext]
+    return float(np.logaddexp(alpha[-1], alpha[-2]) if len(ext) > 1 else alpha[-1])
+
+def ctc_read(probs:np.ndarray, alphabet:str, allowed:str=None, min_len:int=None, max_len:int=None) -> tuple[str, list[float], float]:
+    "`ctc_decode`, plus the probability of the text as a whole"
+    probs, alphabet = restrict_alphabet(probs, alphabet, allowed)
+    text, confs = ctc_decode(probs, alphabet, min_len=min_len, max_len=max_len)
+    logp = np.log(np.clip(probs, 1e-30, None))
+    return text, confs, float(np.exp(ctc_text_logprob(logp, [alphabet.index(c) + 1 for c in text])))
 
 # %% ../nbs/00_core.ipynb #4ee2cb45
 CASES = ('keep', 'lower')
@@ -305,6 +327,26 @@ def score_texts(preds, truths, alphabet:str=None) -> dict:
     order = alphabet or ''.join(sorted(seen))
     res['per_class'] = {c: round(hits[c] / seen[c], 4) for c in order if c in seen}
     return res
+
+# %% ../nbs/00_core.ipynb #f26672a8
+THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99)
+
+def reliability_bins(confs, correct, bins:int=10) -> list[dict]:
+    "Answers binned by confidence: share `n`, mean `confidence` and `accuracy` per non-empty bin"
+    c, ok = np.asarray(confs, float), np.asarray(correct, float)
+    b = np.clip((c * bins).astype(int), 0, bins - 1)
+    return [dict(lo=i / bins, n=int((b == i).sum()), confidence=float(c[b == i].mean()), accuracy=float(ok[b == i].mean()))
+            for i in range(bins) if (b == i).any()]
+
+def calibration(confs, correct, bins:int=10, thresholds=THRESHOLDS, keep:float=0.9) -> dict:
+    "`ece`, accuracy and share kept at each confidence threshold, and the threshold that keeps `keep` of the answers"
+    c, ok = np.asarray(confs, float), np.asarray(correct, bool)
+    if not len(c): return dict(n=0)
+    ece = sum(r['n'] * abs(r['confidence'] - r['accuracy']) for r in reliability_bins(c, ok, bins)) / len(c)
+    at = lambda t: dict(threshold=round(float(t), 5), kept=round(float((c >= t).mean()), 4),
+                        accuracy=round(float(ok[c >= t].mean()), 4) if (c >= t).any() else None)
+    return dict(n=len(c), accuracy=round(float(ok.mean()), 4), mean_confidence=round(float(c.mean()), 4), ece=round(float(ece), 4),
+                coverage=[at(t) for t in thresholds], **{f'keep_{round(keep * 100)}': at(np.sort(c)[::-1][max(0, int(round(keep * len(c))) - 1)])})
 
 # %% ../nbs/00_core.ipynb #2f31c0b2
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp', '.tif', '.tiff')

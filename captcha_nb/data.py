@@ -19,9 +19,9 @@ from .core import *
 # %% auto #0
 __all__ = ['STYLES', 'DIGITS', 'LOWER', 'UPPER', 'GENERAL_ALPHABET', 'TASKS', 'MODEL_HEIGHT', 'AUGMENTS', 'shared_data',
            'show_grid', 'synth_fonts', 'render_captcha', 'char_crop', 'general_fonts', 'render_general', 'random_text',
-           'check_task', 'synth_items', 'save_items', 'LabelledSet', 'detect_task', 'import_folder', 'input_size_for',
-           'Scheme', 'infer_scheme', 'split_of', 'split_key', 'split_set', 'TextEncoder', 'to_image_tensor',
-           'augmentations', 'make_dls', 'write_synth', 'captcha_data']
+           'check_task', 'synth_items', 'save_items', 'LabelledSet', 'detect_task', 'import_folder', 'read_file_list',
+           'input_size_for', 'Scheme', 'infer_scheme', 'split_of', 'split_key', 'split_set', 'TextEncoder',
+           'to_image_tensor', 'augmentations', 'make_dls', 'write_synth', 'captcha_data']
 
 # %% ../nbs/01_data.ipynb #4176f1bb
 def shared_data(name:str='') -> Path|None:
@@ -478,6 +478,7 @@ def import_folder(folder, # labelled images: file name = label (`x_1.png`, `226m
                   progress:bool=True, # show a progress bar
                   case:str='keep', # keep, or lower: fold labels to lower case
                   resize:str='stretch', # stretch, or letterbox (keep the aspect, pad)
+                  exclude=(), # file names to leave out (a label audit's findings), reported as `excluded`
                  ) -> LabelledSet:
     "Read every labelled image in `folder`, validating labels (folded by `case`), lengths, sizes and readability"
     files = image_files(folder)
@@ -489,6 +490,7 @@ def import_folder(folder, # labelled images: file name = label (`x_1.png`, `226m
     res = LabelledSet(task, n_files=len(files))
     def problem(kind, f, why): res.problems.setdefault(kind, []).append(f'{f.name}: {why}')
     for f in tqdm(files, desc=f'importing {Path(folder).name}', disable=not progress, mininterval=1):
+        if f.name in exclude: problem('excluded', f, 'in the exclude list'); continue
         label = fold_case(label_from_path(f), case)
         why = _check_labels(label, task, alphabet, lengths)
         if why: problem(*why[:1], f, why[1]); continue
@@ -497,6 +499,13 @@ def import_folder(folder, # labelled images: file name = label (`x_1.png`, `226m
         if im.size != size: problem('resized', f, f'{im.size[0]}x{im.size[1]} {"letterboxed" if resize == "letterbox" else "resized"} to {size[0]}x{size[1]}')
         res.items.append((np.asarray(resize_gray(im, size, resize)), label)); res.paths.append(f)
     return res
+
+def read_file_list(path) -> set[str]:
+    "The file names listed in `path`, one per line (names or paths; blank lines and `#` comments ignored)"
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f'no file list at {path}')
+    lines = (l.split('#', 1)[0].strip() for l in path.read_text().splitlines())
+    return {Path(l).name for l in lines if l}
 
 # %% ../nbs/01_data.ipynb #dd721c8d
 MODEL_HEIGHT = 48  # rows a whole-CAPTCHA model sees; its width follows the scheme's aspect
@@ -691,7 +700,8 @@ def write_synth(dest, # folder to (re)create
 # %% ../nbs/01_data.ipynb #1685c90b
 @call_parse
 def captcha_data(
-    cmd:Annotated[str, '`synth` generates data, `import` checks and copies a labelled folder, `check` only reports on one', dict(choices=['synth', 'import', 'check'])],
+    cmd:Annotated[str, '`synth` generates data, `import` checks and copies a labelled folder, `check` only reports on one '
+                  '(`captcha-data audit DIR --model M` checks its labels against a model: see `captcha-data audit --help`)', dict(choices=['synth', 'import', 'check'])],
     src:str=None, # folder to import (import only)
     dest:str='data/synth/char', # output folder
     n:int=20000, # number of synthetic samples

@@ -14,23 +14,24 @@ from .core import *
 
 # %% auto #0
 __all__ = ['META_KEYS', 'ENDPOINTS', 'model_meta', 'export_onnx', 'ModelSpec', 'onnx_session', 'read_spec', 'HintError',
-           'decode_hints', 'OnnxReader', 'load_learner_meta', 'predict_texts', 'load_model', 'model_task',
-           'model_input', 'ExportError', 'parity_check', 'quantize_int8', 'benchmark', 'export_dir', 'captcha_export',
-           'evaluate_folder', 'captcha_eval']
+           'decode_hints', 'OnnxReader', 'check_min_confidence', 'judge', 'load_learner_meta', 'predict_answers',
+           'predict_texts', 'load_model', 'model_task', 'model_input', 'ExportError', 'parity_check', 'quantize_int8',
+           'benchmark', 'export_dir', 'captcha_export', 'evaluate_folder', 'captcha_eval', 'audit_folder', 'save_audit',
+           'captcha_audit', 'captcha_data_main']
 
 # %% ../nbs/04_export.ipynb #98aeef9a
 META_KEYS = ('task', 'alphabet', 'input_width', 'input_height', 'norm_mean', 'norm_std', 'text_len', 'blank_index')
 ENDPOINTS = {'char': '/predict', 'captcha': '/solve'}  # where the server answers each task
 
 def model_meta(task:str, alphabet:str, text_len:int=1, size=None, case:str='keep', min_len:int=None, max_len:int=None,
-               resize:str=None) -> dict:
+               resize:str=None, temperature:float=1.0) -> dict:
     "The conventions a server needs to run a model, as ONNX metadata strings"
     w, h = size or (CHAR_SIZE if task == 'char' else CAPTCHA_SIZE)
     lo, hi = (1, 1) if task == 'char' else (min_len or text_len, max_len or text_len)
     import captcha_nb
     return dict(task=task, alphabet=alphabet, input_width=str(w), input_height=str(h), norm_mean=str(NORM_MEAN),
                 norm_std=str(NORM_STD), text_len=str(hi), blank_index='0' if task == 'captcha' else '',
-                min_len=str(lo), max_len=str(hi), case=check_case(case), resize=resize or 'stretch',
+                min_len=str(lo), max_len=str(hi), case=check_case(case), resize=resize or 'stretch', temperature=str(float(temperature)),
                 input_layout='NCHW, 1 grey channel, (gray/255 - norm_mean) / norm_std',
                 output=('logits per class' if task == 'char' else 'logits per column over blank + alphabet (CTC)'),
                 producer=f'captcha_nb {captcha_nb.__version__}')
@@ -63,6 +64,7 @@ class ModelSpec:
     mean:float; std:float; text_len:int
     case:str='keep'; resize:str='stretch'
     min_len:int=None; max_len:int=None # label lengths it was trained on (None: exported before they were recorded)
+    temperature:float=1.0 # outputs are divided by it before the softmax (fitted at training time; 1: not calibrated)
 
     @property
     def endpoint(self) -> str: return ENDPOINTS[self.task]
@@ -77,7 +79,7 @@ class ModelSpec:
         lens = (int(meta['min_len']), int(meta['max_len'])) if 'min_len' in meta else (None, None)
         return cls(Path(path), dict(meta), meta['task'], meta['alphabet'], (int(meta['input_width']), int(meta['input_height'])),
                    float(meta['norm_mean']), float(meta['norm_std']), int(meta['text_len']), meta.get('case', 'keep'),
-                   meta.get('resize', 'stretch'), *lens)
+                   meta.get('resize', 'stretch'), *lens, float(meta.get('temperature', 1.0)))
 
 def onnx_session(path, threads:int=None, spin:bool=True):
     "An onnxruntime CPU session for `path`; clear errors for a missing or unloadable file"
@@ -125,6 +127,7 @@ class OnnxReader:
         self.spec = s = ModelSpec.from_meta(self.session.get_modelmeta().custom_metadata_map, path)
         self.meta, self.task, self.alphabet, self.size, self.mean, self.std = s.meta, s.task, s.alphabet, s.size, s.mean, s.std
         self.text_len, self.case, self.resize, self.min_len, self.max_len = s.text_len, s.case, s.resize, s.min_len, s.max_len
+        self.temperature = s.temperature
         self.input_name = self.session.get_inputs()[0].name
         self.threads = self.session.get_session_options().intra_op_num_threads
 
@@ -142,25 +145,38 @@ class OnnxReader:
 
     def answers(self, logits:np.ndarray, hints:list=None) -> list[dict]:
         "Outputs -> one answer per image: label/probabilities for characters, text/characters for CAPTCHAs (`hints`: `decode_hints` per image)"
-        probs = softmax(logits.astype(np.float32), -1)
+        probs = softmax(logits.astype(np.float64) / self.temperature, -1)
         if self.task == 'char':
             return [dict(label=self.alphabet[int(p.argmax())], confidence=round(float(p.max()), 5),
                          probabilities={c: round(float(v), 5) for c, v in zip(self.alphabet, p)}) for p in probs]
         res, default = [], dict(allowed=None, min_len=self.min_len, max_len=self.max_len)
         for i, p in enumerate(probs):
-            text, confs = ctc_decode(p, self.alphabet, **(hints[i] if hints and hints[i] else default))
-            res.append(dict(text=text, confidence=round(float(np.prod(confs)) if confs else 0.0, 5),
+            text, confs, p_text = ctc_read(p, self.alphabet, **(hints[i] if hints and hints[i] else default))
+            res.append(dict(text=text, confidence=round(p_text, 5),
                             characters=[dict(char=c, confidence=round(float(v), 5)) for c, v in zip(text, confs)]))
         return res
 
-    def predict(self, images, bs:int=64, alphabet:str=None, length=None) -> list[dict]:
-        "Answers for a list of image sources, decoded with the same hints for all"
+    def predict(self, images, bs:int=64, alphabet:str=None, length=None, min_confidence:float=None) -> list[dict]:
+        "Answers for a list of image sources, decoded with the same hints for all; `unsure` below `min_confidence`"
         hints = self.decode_hints(alphabet, length) if self.task == 'captcha' else None
         out = []
         for i in range(0, len(images), bs):
             chunk = images[i:i+bs]
             out += self.answers(self.logits(np.stack([self.preprocess(s) for s in chunk])), [hints] * len(chunk) if hints else None)
-        return out
+        return [judge(a, min_confidence) for a in out]
+
+def check_min_confidence(v) -> float|None:
+    "A `min_confidence` from a request or the command line: a number in [0, 1], or None"
+    if v in (None, ''): return None
+    try: v = float(v)
+    except (TypeError, ValueError): raise HintError(f'min_confidence must be a number between 0 and 1, not {v!r}') from None
+    if not 0 <= v <= 1: raise HintError(f'min_confidence must be between 0 and 1, not {v}')
+    return v
+
+def judge(answer:dict, min_confidence:float=None) -> dict:
+    "`answer` with `unsure` set when its confidence is below `min_confidence` (the best guess is kept)"
+    if min_confidence is not None: answer['unsure'] = answer['confidence'] < min_confidence
+    return answer
 
 # %% ../nbs/04_export.ipynb #df4a6ea8
 def load_learner_meta(path):
@@ -171,15 +187,21 @@ def load_learner_meta(path):
     if not hasattr(learn, 'meta'): raise ValueError(f'{path} was not exported by captcha_nb (no meta)')
     return learn
 
-def predict_texts(model, arrays, bs:int=128, alphabet:str=None, length=None) -> list[str]:
-    "Texts read by an `OnnxReader` or a Learner from uint8 arrays (an ONNX model can take decoding hints)"
+def predict_answers(model, arrays, bs:int=128, alphabet:str=None, length=None) -> tuple[list[str], list[float]]:
+    "Texts and (calibrated) confidences read by an `OnnxReader` or a Learner from uint8 arrays (an ONNX model can take decoding hints)"
     if isinstance(model, OnnxReader):
-        return [a.get('label', a.get('text')) for a in model.predict(list(arrays), bs, alphabet, length)]
+        answers = model.predict(list(arrays), bs, alphabet, length)
+        return [a.get('label', a.get('text')) for a in answers], [a['confidence'] for a in answers]
     if alphabet or length: raise HintError('decoding hints need the exported model (model.onnx)')
     from captcha_nb.train import predict_items
     m = model.meta
     return predict_items(model, [(a, m['alphabet'][0]*(1 if m['task'] == 'char' else m['text_len'])) for a in arrays],
-                         m['task'], m['alphabet'], bs, min_len=m.get('min_len'), max_len=m.get('max_len'))[0]
+                         m['task'], m['alphabet'], bs, min_len=m.get('min_len'), max_len=m.get('max_len'),
+                         temperature=m.get('temperature', 1.0))
+
+def predict_texts(model, arrays, bs:int=128, alphabet:str=None, length=None) -> list[str]:
+    "Texts read by an `OnnxReader` or a Learner from uint8 arrays (an ONNX model can take decoding hints)"
+    return predict_answers(model, arrays, bs, alphabet, length)[0]
 
 def load_model(path):
     "An `OnnxReader` for `.onnx`, else a Learner; both answer `predict_texts`"
@@ -279,7 +301,7 @@ def export_dir(model_dir, int8:bool=True, check_dir:str=None, atol:float=1e-3) -
     tmp = model_dir/'model.onnx.tmp'
     inp = model_input(learn)
     export_onnx(learn.model, tmp, model_meta(m['task'], m['alphabet'], m['text_len'], inp['size'], inp['case'],
-                                             m.get('min_len'), m.get('max_len'), inp['resize']))
+                                             m.get('min_len'), m.get('max_len'), inp['resize'], m.get('temperature', 1.0)))
     try: parity = parity_check(learn.model, tmp, test_x[:256] if len(test_x) else calib_x[:64], atol)
     except ExportError: tmp.unlink(); raise
     tmp.replace(fp32)
@@ -316,16 +338,19 @@ def captcha_export(
     print(json.dumps(rep))
 
 # %% ../nbs/04_export.ipynb #b2512573
-def evaluate_folder(model, data_dir, alphabet:str=None, length=None) -> dict:
-    "`score_texts` of `model` (OnnxReader or Learner) on a labelled folder, plus what could not be scored; `alphabet` and `length` are decoding hints"
+def evaluate_folder(model, data_dir, alphabet:str=None, length=None, min_confidence:float=None) -> dict:
+    "`score_texts` and `calibration` of `model` (OnnxReader or Learner) on a labelled folder, plus what could not be scored; `alphabet` and `length` are decoding hints"
     from captcha_nb.data import import_folder, detect_task
     task, reads, _ = model_task(model)
     folder_task = detect_task(image_files(data_dir))
     if folder_task != task: raise ValueError(f'{data_dir} holds {folder_task} images but the model reads {task} images')
     ls = import_folder(data_dir, task, None, None, progress=False, **model_input(model))
     if not len(ls): raise ValueError(f'nothing to score in {data_dir}: {ls.summary()}')
-    preds = predict_texts(model, [a for a, _ in ls.items], alphabet=alphabet, length=length)
+    preds, confs = predict_answers(model, [a for a, _ in ls.items], alphabet=alphabet, length=length)
     res = score_texts(preds, ls.labels, reads + ''.join(sorted(set(''.join(ls.labels)) - set(reads))))
+    right = [p == l for p, l in zip(preds, ls.labels)]
+    res['calibration'] = calibration(confs, right, thresholds=THRESHOLDS + ((min_confidence,) if min_confidence is not None else ()))
+    if min_confidence is not None: res['at_min_confidence'] = res['calibration']['coverage'][-1]
     res['skipped'] = {k: len(v) for k, v in ls.problems.items() if k != 'resized'}
     return res
 
@@ -335,11 +360,100 @@ def captcha_eval(
     data_dir:str, # folder of labelled images (x_1.png or 226md.png)
     alphabet:str=None, # decoding hint for a CAPTCHA model: the characters the answers may use
     length:int=None, # decoding hint for a CAPTCHA model: characters per answer
+    min_confidence:float=None, # also report the share of answers at or above this confidence and their accuracy
 ):
-    "Score a model on a labelled folder; prints a JSON line last"
-    try: res = evaluate_folder(load_model(model), data_dir, alphabet, length)
+    "Score a model on a labelled folder, with its calibration; prints a JSON line last"
+    try: res = evaluate_folder(load_model(model), data_dir, alphabet, length, check_min_confidence(min_confidence))
     except (FileNotFoundError, ValueError) as e: raise SystemExit(f'captcha-eval: {e}') from None
     worst = sorted(res['per_class'].items(), key=lambda kv: kv[1])[:5]
     print(f"{res['n']} images, char_acc {res['char_acc']:.4f}" + (f", seq_acc {res['seq_acc']:.4f}" if 'seq_acc' in res else '')
           + f"; weakest: {', '.join(f'{c}={v:.2f}' for c, v in worst)}")
+    cal = res['calibration']
+    print(f"calibration: ECE {cal['ece']:.4f}; the most confident 90 % (confidence >= {cal['keep_90']['threshold']}) are "
+          f"{cal['keep_90']['accuracy']:.4f} right")
+    if min_confidence is not None:
+        at = res['at_min_confidence']
+        print(f"at min_confidence {at['threshold']}: {at['kept']:.1%} of answers kept, {at['accuracy'] or 0:.4f} of them right")
     print(json.dumps(res))
+
+# %% ../nbs/04_export.ipynb #8d7736ff
+def audit_folder(model:OnnxReader, data_dir, min_confidence:float=0.5, bs:int=64) -> dict:
+    "Every label of a folder scored by `model` (label quality: the probability it gives the label), the doubtful ones flagged"
+    from captcha_nb.data import import_folder, detect_task
+    if detect_task(image_files(data_dir)) != model.task: raise ValueError(f'{data_dir} does not hold {model.task} images, which this model reads')
+    ls = import_folder(data_dir, model.task, None, None, progress=False, **model_input(model))
+    if not len(ls): raise ValueError(f'nothing to audit in {data_dir}: {ls.summary()}')
+    logits = np.concatenate([model.logits(np.stack([model.preprocess(a) for a, _ in ls.items[i:i+bs]])) for i in range(0, len(ls), bs)])
+    probs = softmax(logits.astype(np.float64) / model.temperature, -1)
+    known = [i for i, l in enumerate(ls.labels) if set(l) <= set(model.alphabet)]
+    row = lambda i, reading, conf, quality, flagged: dict(file=ls.paths[i].name, label=ls.labels[i], reading=reading, confidence=round(float(conf), 4),
+                                                          label_quality=round(float(quality), 4), flagged=bool(flagged))
+    if model.task == 'char':
+        from cleanlab.filter import find_label_issues
+        from cleanlab.rank import get_label_quality_scores
+        y, p = np.array([model.alphabet.index(ls.labels[i]) for i in known]), probs[known]
+        flagged = find_label_issues(y, p)
+        rows = [row(i, model.alphabet[int(q.argmax())], q.max(), s, f) for i, q, s, f in zip(known, p, get_label_quality_scores(y, p), flagged)]
+        method = 'cleanlab find_label_issues (confident learning), ranked by self-confidence'
+    else:
+        rows = []
+        for i in known:
+            text, _, conf = ctc_read(probs[i], model.alphabet, min_len=model.min_len, max_len=model.max_len)
+            quality = np.exp(ctc_text_logprob(np.log(np.clip(probs[i], 1e-30, None)), [model.alphabet.index(c) + 1 for c in ls.labels[i]]))
+            rows.append(row(i, text, conf, quality, text != ls.labels[i] and conf >= min_confidence))
+        method = f'self-confidence of the label under CTC; flagged when the model reads otherwise at confidence >= {min_confidence}'
+    rows.sort(key=lambda r: r['label_quality'])
+    issues = [r for r in rows if r['flagged']]
+    return dict(folder=str(data_dir), task=model.task, model=str(model.path), method=method, n=len(ls), n_audited=len(rows), n_flagged=len(issues),
+                labels_it_cannot_read=[ls.paths[i].name for i in range(len(ls)) if i not in set(known)],
+                skipped={k: len(v) for k, v in ls.problems.items() if k != 'resized'}, issues=issues, rows=rows)
+
+# %% ../nbs/04_export.ipynb #f67d4130
+def save_audit(res:dict, out, show:int=32) -> Path:
+    "Write an audit: label_issues.txt (flagged file names, for --exclude), audit.json (every label scored), label_issues.png (a grid)"
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    (out/'label_issues.txt').write_text(''.join(f"{r['file']}\n" for r in res['issues']))
+    (out/'audit.json').write_text(json.dumps(res, indent=1))
+    if res['issues']:
+        import matplotlib; matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        from captcha_nb.data import show_grid
+        top = res['issues'][:show]
+        ims = [load_image(Path(res['folder'])/r['file']).convert('L') for r in top]
+        show_grid(ims, [f"{r['file'][:18]}\n{r['label']} -> {r['reading']} ({r['confidence']:.2f})" for r in top], ncols=8 if res['task'] == 'char' else 4,
+                  scale=1.0 if res['task'] == 'char' else 0.5, suptitle=f"{len(res['issues'])} flagged of {res['n_audited']}: label -> model's reading")
+        plt.savefig(out/'label_issues.png', bbox_inches='tight', dpi=80); plt.close('all')
+    return out
+
+# %% ../nbs/04_export.ipynb #0e999b4b
+def captcha_audit(argv=None):
+    "`captcha-data audit DIR --model MODEL`: flag the labels a model confidently disagrees with"
+    import argparse
+    p = argparse.ArgumentParser(prog='captcha-data audit', description='Score every label of a folder with a model and list the files whose '
+                                'label it confidently disagrees with, most doubtful first, with a grid image for a person to check. '
+                                'The folder is not changed; pass the list to captcha-train --exclude to leave those files out.')
+    p.add_argument('data_dir', help='folder of labelled images (file name = label)')
+    p.add_argument('--model', required=True, help='model.onnx or a model folder, ideally one that never trained on this folder')
+    p.add_argument('--out', help='where to write label_issues.txt, audit.json and label_issues.png (default: audit/<folder name>)')
+    p.add_argument('--min-confidence', type=float, default=0.5, help='whole CAPTCHAs: flag a file when the model reads otherwise at least this sure')
+    p.add_argument('--show', type=int, default=32, help='files shown in the grid image')
+    a = p.parse_args(argv)
+    try:
+        model = load_model(a.model)
+        if not isinstance(model, OnnxReader): raise ValueError(f'{a.model}: audit needs the exported model (model.onnx): run captcha-export first')
+        res = audit_folder(model, a.data_dir, check_min_confidence(a.min_confidence))
+    except (FileNotFoundError, ValueError) as e: raise SystemExit(f'captcha-data audit: {e}') from None
+    out = save_audit(res, a.out or Path('audit')/Path(a.data_dir).resolve().name, a.show)
+    print(f"{res['n_flagged']} of {res['n_audited']} labels flagged ({res['method']})")
+    for r in res['issues'][:10]: print(f"  {r['file']:28} label {r['label']!r:12} read {r['reading']!r:12} ({r['confidence']:.2f}), label quality {r['label_quality']:.3f}")
+    print(f'written to {out}/ (label_issues.txt for captcha-train --exclude)')
+    print(json.dumps({k: v for k, v in res.items() if k not in ('rows', 'issues')} | dict(out=str(out), flagged=[r['file'] for r in res['issues']])))
+
+def captcha_data_main():
+    "The `captcha-data` command: `audit` is answered here (it needs a model), the rest by `data.captcha_data`"
+    import sys
+    if len(sys.argv) > 1 and sys.argv[1] == 'audit': return captcha_audit(sys.argv[2:])
+    from fastcore.script import anno_parser
+    from captcha_nb.data import captcha_data
+    args = vars(anno_parser(captcha_data, 'captcha-data').parse_args()); args.pop('pdb', None); args.pop('xtra', None)
+    return captcha_data(**args)

@@ -46,6 +46,7 @@ def metrics() -> dict:
         batch=Histogram('captcha_batch_size', 'Images per model call', ['endpoint'], buckets=(1, 2, 4, 8, 16, 32, 64)),
         confidence=Histogram('captcha_prediction_confidence', 'Confidence of answers', ['endpoint'],
                              buckets=(.1, .2, .3, .4, .5, .6, .7, .8, .9, .95, .99, 1)),
+        unsure=Counter('captcha_unsure_answers', "Answers below the request's min_confidence (sent with unsure: true)", ['endpoint']),
         predicted=Counter('captcha_predicted_class', 'Answers per class (characters of CAPTCHAs too)', ['endpoint', 'label']),
         log_errors=Counter('captcha_prediction_log_errors', 'Prediction log writes that failed'),
     )
@@ -65,7 +66,7 @@ class BadRequest(Exception):
     "A request we refuse, with its HTTP status, error kind and message"
     def __init__(self, status:int, kind:str, message:str): super().__init__(message); self.status, self.kind = status, kind
 
-HINT_FIELDS = ('alphabet', 'length')
+HINT_FIELDS = ('alphabet', 'length', 'min_confidence')
 
 def image_bytes_from_json(body:bytes) -> tuple[bytes, dict]:
     "The image in a JSON body `{\"image\": \"<base64>\"}`, and the hints beside it"
@@ -120,16 +121,16 @@ async def decode_off_loop(fn, data:bytes, *args):
     if not _limiter: _limiter.append(anyio.CapacityLimiter(DECODE_THREADS))
     return await anyio.to_thread.run_sync(fn, data, *args, limiter=_limiter[0])
 
-def prepare(data:bytes, size, resize:str='stretch', hints:dict=None) -> dict:
-    "Image bytes -> worker payload: grey pixels at the model's `size` (base64), the input's raw size, checked decoding hints"
+def prepare(data:bytes, size, resize:str='stretch', hints:dict=None, min_confidence:float=None) -> dict:
+    "Image bytes -> worker payload: grey pixels at the model's `size` (base64), the input's raw size, checked decoding hints, the reject threshold"
     px, raw = prepare_image(data, size, resize)
-    return dict(px=base64.b64encode(px.tobytes()).decode(), raw=raw, hints=hints or None)
+    return dict(px=base64.b64encode(px.tobytes()).decode(), raw=raw, hints=hints or None, min_confidence=min_confidence)
 
 # %% ../nbs/07_serve.ipynb #d5a6b98b
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from urllib.parse import parse_qs
-from .export import HintError, decode_hints
+from .export import HintError, decode_hints, check_min_confidence, judge
 
 PUBLIC_PATHS = ('/', '/app.js', '/health', '/favicon.ico')
 KNOWN_PATHS = ('/predict', '/solve', '/preview', '/health', '/info', '/metrics', '/', '/app.js', '/drift', '/drift.json')
@@ -193,9 +194,11 @@ class CaptchaMiddleware:
         spec = self.specs[path]
         try:
             data, hints = await request_image(scope, body)
-            try: opts = decode_hints(spec.meta, **hints) if hints else None
+            try:
+                min_conf = check_min_confidence(hints.pop('min_confidence', None))
+                opts = decode_hints(spec.meta, **hints) if hints else None
             except HintError as e: raise BadRequest(422, 'bad_hint', str(e)) from None
-            payload = dumps(await decode_off_loop(prepare, data, spec.size, spec.resize, opts))
+            payload = dumps(await decode_off_loop(prepare, data, spec.size, spec.resize, opts, min_conf))
         except BadRequest as e: return scope, receive, _error(e.status, e.kind, str(e), path)
         headers = [(k, v) for k, v in scope['headers'] if k not in (b'content-type', b'content-length')]
         headers += [(b'content-type', b'application/json'), (b'content-length', str(len(payload)).encode())]
@@ -259,7 +262,7 @@ class CaptchaAPI(ls.LitAPI):
         self.plog = PredictionLog(self.log_path) if self.log_path else None
         self.m, self.name = metrics(), Path(self.model_path).name
         ep = self.api_path  # labelled metric children, looked up once
-        self.m_batch, self.m_conf = self.m['batch'].labels(ep), self.m['confidence'].labels(ep)
+        self.m_batch, self.m_conf, self.m_unsure = self.m['batch'].labels(ep), self.m['confidence'].labels(ep), self.m['unsure'].labels(ep)
         self.m_class = {c: self.m['predicted'].labels(ep, c) for c in self.reader.alphabet}
         self.shape = (1, self.reader.size[1], self.reader.size[0])
         log.info('worker ready: %s (%s, alphabet %s, onnxruntime threads %d)', self.model_path, self.reader.task,
@@ -267,15 +270,15 @@ class CaptchaAPI(ls.LitAPI):
 
     def decode_request(self, request):
         px = np.frombuffer(base64.b64decode(request['px']), dtype=np.uint8).reshape(self.shape)
-        return px, tuple(request['raw']), request.get('hints')
+        return px, tuple(request['raw']), request.get('hints'), request.get('min_confidence')
 
-    def batch(self, inputs): return np.stack([px for px, _, _ in inputs]), [raw for _, raw, _ in inputs], [h for _, _, h in inputs]
+    def batch(self, inputs): return np.stack([i[0] for i in inputs]), *([i[k] for i in inputs] for k in (1, 2, 3))
     def unbatch(self, output): return output
 
     def predict(self, batch):
-        px, raw, hints = batch
+        px, raw, hints, min_conf = batch
         x = (px.astype(np.float32) / 255.0 - self.reader.mean) / self.reader.std
-        answers = self.reader.answers(self.reader.logits(x), hints)
+        answers = [judge(a, t) for a, t in zip(self.reader.answers(self.reader.logits(x), hints), min_conf)]
         self._record(answers, batch_features(px[:, 0], raw) if self.plog else None)
         n = str(len(answers)).encode()
         return [(a, n) for a in answers]
@@ -284,6 +287,7 @@ class CaptchaAPI(ls.LitAPI):
         self.m_batch.observe(len(answers))
         for a in answers:
             self.m_conf.observe(a['confidence'])
+            if a.get('unsure'): self.m_unsure.inc()
             for c in a.get('label') or a.get('text', ''): self.m_class[c].inc()
         if self.plog is None: return
         try: self.plog.append(log_rows(answers, feats, self.api_path, self.name, time.time()))
@@ -345,11 +349,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 # %% ../nbs/07_serve.ipynb #08758362
 IMAGE_BODY = {'required': True, 'content': {
     'multipart/form-data': {'schema': {'type': 'object', 'required': ['file'], 'properties': {'file': {'type': 'string', 'format': 'binary'},
-        'alphabet': {'type': 'string'}, 'length': {'type': 'integer'}}}},
+        'alphabet': {'type': 'string'}, 'length': {'type': 'integer'}, 'min_confidence': {'type': 'number'}}}},
     'application/json': {'schema': {'type': 'object', 'required': ['image'], 'properties': {
         'image': {'type': 'string', 'description': 'base64 image bytes'},
         'alphabet': {'type': 'string', 'description': '/solve only: characters the answer may use'},
-        'length': {'type': 'integer', 'description': '/solve only: characters in the answer'}}}},
+        'length': {'type': 'integer', 'description': '/solve only: characters in the answer'},
+        'min_confidence': {'type': 'number', 'minimum': 0, 'maximum': 1,
+                           'description': 'answers below it come with "unsure": true (the best guess is still given)'}}}},
     'image/png': {'schema': {'type': 'string', 'format': 'binary'}}}}
 ERRORS = {str(c): {'description': d, 'content': {'application/json': {'schema': {'type': 'object', 'properties': {
     'error': {'type': 'string'}, 'detail': {'type': 'string'}}}}}} for c, d in

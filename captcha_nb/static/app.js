@@ -10,7 +10,7 @@ function headers() {
 }
 
 function clearOutput() {
-  $("error").textContent = ""; $("answer").textContent = ""; delete $("answer").dataset.text; $("confidence").textContent = "";
+  $("error").textContent = ""; $("answer").textContent = ""; delete $("answer").dataset.text; delete $("answer").dataset.unsure; $("confidence").textContent = "";
   $("bars").replaceChildren(); $("preview").hidden = true; $("preview-cap").textContent = "";
 }
 
@@ -44,6 +44,8 @@ async function read() {
   if (!current) return;
   const endpoint = document.querySelector("input[name=mode]:checked").value;
   const hints = endpoint === "/solve" ? [["alphabet", $("hint-alphabet").value.trim()], ["length", $("hint-length").value.trim()]] : [];
+  const minPct = $("min-confidence").value.trim();
+  if (minPct !== "") hints.push(["min_confidence", String(Math.min(100, Math.max(0, Number(minPct))) / 100)]);
   const form = (withHints) => {
     const f = new FormData(); f.append("file", current, "upload");
     if (withHints) hints.forEach(([k, v]) => { if (v) f.append(k, v); });
@@ -60,7 +62,9 @@ async function read() {
     const text = a.text !== undefined ? a.text : a.label;
     $("answer").textContent = text || "(nothing read)";
     $("answer").dataset.text = text;
-    $("confidence").textContent = "confidence " + (a.confidence * 100).toFixed(1) + "%";
+    $("confidence").textContent = "confidence " + (a.confidence * 100).toFixed(1) + "%" +
+      (a.unsure ? " · unsure: below your " + minPct + " % threshold (best guess shown; better fetch a new CAPTCHA)" : "");
+    if (a.unsure) $("answer").dataset.unsure = "true"; else delete $("answer").dataset.unsure;
     $("bars").replaceChildren();
     if (a.probabilities) {
       Object.entries(a.probabilities).sort((x, y) => y[1] - x[1]).slice(0, 5).forEach(([c, v]) => bar(c, v));
@@ -114,7 +118,7 @@ $("file").addEventListener("change", (e) => { const f = e.target.files[0]; if (f
 $("read").addEventListener("click", read);
 function showHints() { $("hints").hidden = document.querySelector("input[name=mode]:checked").value !== "/solve"; }
 document.querySelectorAll("input[name=mode]").forEach((r) => r.addEventListener("change", () => { showHints(); read(); }));
-["hint-alphabet", "hint-length"].forEach((id) => $(id).addEventListener("change", read));
+["hint-alphabet", "hint-length", "min-confidence"].forEach((id) => $(id).addEventListener("change", read));
 const drop = $("drop");
 drop.addEventListener("click", () => $("file").click());
 drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file").click(); } });
