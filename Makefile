@@ -17,13 +17,15 @@ N_READER ?= 40000
 READER_MINUTES ?= 13
 READER_DIR ?= models/reader
 PORT ?= 8000
+NAME ?= reader
+STAGE ?= prod
 TIMED := tools/timed.sh
 
 export DVC_NO_ANALYTICS=1
 export WANDB_MODE ?= offline
 export WANDB_SILENT=true
 
-.PHONY: help install run data train reader export serve test lab repro clean-install readme sync
+.PHONY: help install run data train reader export serve test lab repro clean-install readme sync register promote which rollback
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -79,6 +81,19 @@ lab: install  ## JupyterLab on the project kernel (--allow-root where the user i
 
 repro: install  ## dvc repro: rebuild models/dvc from data.dvc and params.yaml (dvc.yaml's commands come from the venv)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+register: install  ## register an exported run as the next version of model NAME (make register NAME=reader DIR=models/reader)
+	$(BIN)/captcha-registry register $(NAME) $(or $(DIR),$(READER_DIR))
+
+promote: install  ## assign STAGE to VERSION of model NAME (make promote NAME=reader VERSION=v0.0.2 STAGE=prod)
+	$(BIN)/captcha-registry promote $(NAME) $(VERSION) $(STAGE)
+
+which: install  ## which version of NAME is in STAGE, from which run and data
+	$(BIN)/captcha-registry which '$(NAME)#$(STAGE)'
+
+rollback: install  ## give STAGE of NAME back to its previous version, then serve it on 127.0.0.1:$(PORT) (one command)
+	$(BIN)/captcha-registry rollback $(NAME) $(STAGE)
+	$(BIN)/captcha-serve --model '$(NAME)#$(STAGE)' --host 127.0.0.1 --port $(PORT)
 
 sync: install  ## export notebooks to captcha_nb/, clean them, regenerate README.md
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean && $(PY) tools/make_readme.py

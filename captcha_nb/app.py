@@ -15,6 +15,15 @@ from .serve import MAX_BODY, GuardedHttpProtocol, build_server
 
 log = logging.getLogger('captcha_nb.app')
 
+def model_file(model:str, registry='.') -> str:
+    "An ONNX path as given, or the file a registry reference (`reader#prod`, `reader@v0.0.2`) stands for in the repository `registry`, fetched with DVC"
+    import re
+    if Path(model).exists() or not re.fullmatch(r'[a-z][a-z0-9-]*[#@][\w.+-]+', model): return model
+    from captcha_nb.registry import fetch  # git, DVC and GTO: needed only to serve by reference
+    path = fetch(model, registry)
+    log.info('%s is %s', model, path)
+    return str(path)
+
 def _on_sigterm(server):
     "SIGTERM (docker stop, Kubernetes) shuts LitServe down gracefully, workers included, like its own shutdown API"
     def handler(signum, frame):
@@ -32,7 +41,7 @@ def extra_routes(specs:list, log_path) -> tuple[list, list]:
 
 @call_parse
 def captcha_serve(
-    model:Annotated[str, 'ONNX model from captcha-export; repeat for a character and a CAPTCHA model', dict(action='append')]=None,
+    model:Annotated[str, 'ONNX model from captcha-export, or a registry reference (reader#prod, reader@v0.0.2); repeat for a character and a CAPTCHA model', dict(action='append')]=None,
     host:str='127.0.0.1', # interface to listen on (0.0.0.0 for all)
     port:int=8000, # TCP port
     workers:int=1, # inference worker processes per model
@@ -47,13 +56,16 @@ def captcha_serve(
     spin:bool=False, # let idle onnxruntime threads busy-wait (faster alone, slower when HTTP shares the cores)
     fast_queue:bool=False, # LitServe's ZeroMQ queues between the HTTP process and the workers
     litserve_queues:bool=False, # LitServe's own Manager-proxy queues instead of pipes (slower; for comparison)
+    registry:str='.', # git repository whose registry --model NAME#STAGE refers to
 ):
     "Serve captcha_nb ONNX models over HTTP with LitServe"
     logging.basicConfig(level=log_level.upper(), format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     models = model or []
     if not models: raise SystemExit('captcha-serve: give at least one --model PATH.onnx')
-    try: specs = [read_spec(m) for m in models]  # each model file checked once, before anything starts
-    except (FileNotFoundError, ValueError) as e: raise SystemExit(f'captcha-serve: {e}') from None
+    try:
+        models = [model_file(m, registry) for m in models]
+        specs = [read_spec(m) for m in models]  # each model file checked once, before anything starts
+    except (FileNotFoundError, ValueError, RuntimeError) as e: raise SystemExit(f'captcha-serve: {e}') from None
     log_path = Path(prediction_log) if prediction_log else Path(models[0]).parent/'predictions.jsonl'
     api_key = api_key or os.environ.get('CAPTCHA_API_KEY') or os.environ.get('LIT_SERVER_API_KEY')
     prom, server = tempfile.mkdtemp(prefix='captcha-prom-'), None
@@ -77,4 +89,4 @@ def captcha_serve(
     if getattr(server, 'died', None): raise SystemExit(f'captcha-serve: process {server.died} died; the server shut down')
 
 # %% auto #0
-__all__ = ['log', 'extra_routes', 'captcha_serve']
+__all__ = ['log', 'model_file', 'extra_routes', 'captcha_serve']

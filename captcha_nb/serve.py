@@ -20,7 +20,7 @@ __all__ = ['log', 'MAX_BODY', 'HINT_FIELDS', 'DECODE_THREADS', 'INLINE_PIXELS', 
            'BODY_TIMEOUT_S', 'MAX_HEADER_BYTES', 'IMAGE_BODY', 'ERRORS', 'calm_gc', 'metrics', 'metrics_text',
            'BadRequest', 'image_bytes_from_json', 'image_bytes_from_form', 'prepare_image', 'decode_off_loop',
            'prepare', 'route_of', 'loggable', 'CaptchaMiddleware', 'request_image', 'no_model', 'CaptchaAPI',
-           'GuardedHttpProtocol', 'build_server']
+           'GuardedHttpProtocol', 'model_identity', 'build_server']
 
 # %% ../nbs/07_serve.ipynb #f030e1dd
 log = logging.getLogger('captcha_nb.serve')
@@ -37,7 +37,7 @@ _METRICS = {}
 def metrics() -> dict:
     "The server's Prometheus metrics (created once per process)"
     if _METRICS: return _METRICS
-    from prometheus_client import Counter, Histogram
+    from prometheus_client import Counter, Gauge, Histogram
     lat = (.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5)
     _METRICS.update(
         requests=Counter('captcha_requests', 'HTTP requests', ['path', 'status']),
@@ -49,6 +49,8 @@ def metrics() -> dict:
         unsure=Counter('captcha_unsure_answers', "Answers below the request's min_confidence (sent with unsure: true)", ['endpoint']),
         predicted=Counter('captcha_predicted_class', 'Answers per class (characters of CAPTCHAs too)', ['endpoint', 'label']),
         log_errors=Counter('captcha_prediction_log_errors', 'Prediction log writes that failed'),
+        model=Gauge('captcha_model_info', 'The served model: registry name, version and stage, training commit and data digest (value 1)',
+                    ['endpoint', 'name', 'version', 'stage', 'trained_commit', 'data_digest'], multiprocess_mode='max'),
     )
     return _METRICS
 
@@ -375,6 +377,19 @@ def _preview_route(specs:dict):
         return Response(b.getvalue(), media_type='image/png', headers={'x-input-size': f'{im.shape[1]}x{im.shape[0]}'})
     return preview
 
+def _json_beside(model_path, name:str) -> dict:
+    try: return json.loads((Path(model_path).parent/name).read_text())
+    except (OSError, ValueError): return {}
+
+def model_identity(model_path) -> dict:
+    "Which model this is: registry name, version and stage (`registry.json`, written by `registry.fetch`) and its training run (`metrics.json`)"
+    reg, m = _json_beside(model_path, 'registry.json'), _json_beside(model_path, 'metrics.json')
+    card = reg.get('card') or {}
+    return dict(name=reg.get('name') or Path(model_path).resolve().parent.name, version=reg.get('version') or 'unregistered',
+                stage=reg.get('stage') or '', registered_commit=reg.get('commit') or '',
+                trained_commit=m.get('git_commit') or card.get('trained_commit') or '',
+                data_digest=(m.get('data') or {}).get('digest') or card.get('data_digest') or '')
+
 def build_server(models:list, # ONNX paths or `ModelSpec`s, at most one per task
                  log_path=None, # prediction log (JSON lines); None: no log
                  workers:int=1, # inference worker processes per model
@@ -399,7 +414,9 @@ def build_server(models:list, # ONNX paths or `ModelSpec`s, at most one per task
     if len(set(paths)) < len(paths): raise ValueError(f'one model per task: got two for {[p for p in paths if paths.count(p) > 1]}')
     specs = {a.api_path: a.model_spec for a in apis}
     import captcha_nb, onnxruntime
-    info = dict(models={a.api_path: dict(file=str(Path(a.model_path).resolve()), **a.model_spec.meta) for a in apis},
+    ids = {a.api_path: model_identity(a.model_path) for a in apis}
+    for ep, i in ids.items(): metrics()['model'].labels(ep, *(i[k] for k in ('name', 'version', 'stage', 'trained_commit', 'data_digest'))).set(1)
+    info = dict(models={a.api_path: dict(file=str(Path(a.model_path).resolve()), **a.model_spec.meta, model=ids[a.api_path]) for a in apis},
                 prediction_log=str(log_path) if log_path else None,
                 versions=dict(captcha_nb=captcha_nb.__version__, onnxruntime=onnxruntime.__version__, litserve=ls.__version__))
     pipes = pipe_queues and not fast_queue and not restart_workers  # a killed reader keeps a pipe queue locked

@@ -6,12 +6,12 @@ Docs: https://captcha-nb.github.io/captcha_nb/train.html.md"""
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'TEMPERATURES', 'TrainConfig', 'dirs_of', 'project_root', 'resolve_path', 'resolve_paths', 'parse_size',
-           'infer_config', 'training_data', 'PhaseTimer', 'WandbLogger', 'start_wandb', 'EpochPrinter', 'TimeGuard',
-           'AnyDeviceMixedPrecision', 'pick_device', 'seconds_per_image', 'native_bf16', 'choose_precision',
-           'plan_epochs', 'FitToBudget', 'CPUDistributedDL', 'CPUDistributedTrainer', 'weights_digest',
-           'init_weights_from', 'item_logits', 'read_logits', 'predict_items', 'evaluate', 'fit_temperature',
-           'git_commit', 'versions', 'device_name', 'plot_confusion', 'plot_reliability', 'worst_mistakes',
-           'reference_profile', 'save_samples', 'TrainResult', 'run_training', 'captcha_train']
+           'infer_config', 'data_digest', 'training_data', 'PhaseTimer', 'WandbLogger', 'start_wandb', 'EpochPrinter',
+           'TimeGuard', 'AnyDeviceMixedPrecision', 'pick_device', 'seconds_per_image', 'native_bf16',
+           'choose_precision', 'plan_epochs', 'FitToBudget', 'CPUDistributedDL', 'CPUDistributedTrainer',
+           'weights_digest', 'init_weights_from', 'item_logits', 'read_logits', 'predict_items', 'evaluate',
+           'fit_temperature', 'git_commit', 'versions', 'device_name', 'plot_confusion', 'plot_reliability',
+           'worst_mistakes', 'reference_profile', 'save_samples', 'TrainResult', 'run_training', 'captcha_train']
 
 # %% ../nbs/03_train.ipynb #9bc2db31
 import json, math, os, platform, subprocess, time
@@ -146,6 +146,14 @@ def infer_config(cfg:TrainConfig) -> tuple[TrainConfig, Scheme|None]:
                    text_len=str(lo) if lo == hi else f'{lo}-{hi}', size=f'{w}x{h}'), scheme
 
 # %% ../nbs/03_train.ipynb #9f6c249b
+def data_digest(folders, extra:dict=None) -> str:
+    "A short digest of the data a run read: every file's name and size in `folders`, and the parameters that generate the rest"
+    import hashlib
+    h = hashlib.sha1(json.dumps(extra or {}, sort_keys=True, default=str).encode())
+    for d in folders:
+        for f in image_files(d): h.update(f'{f.name}:{f.stat().st_size}\n'.encode())
+    return h.hexdigest()[:16]
+
 def training_data(task:str='char', # char or captcha
                   real_dirs:str='', # comma-separated labelled folders, split into train/valid/test by label
                   synth_dirs:str='', # comma-separated folders from captcha-data synth (train and valid only)
@@ -197,6 +205,8 @@ def training_data(task:str='char', # char or captcha
         splits['test'] = make(min(2000, max(50, int(n_synth_all * test_pct))), seed + 10_000)
     for k in splits: summary[f'n_{k}'] = len(splits[k])
     summary['test_is_real'] = bool(real['test'])
+    summary['digest'] = data_digest(dirs_of(real_dirs) + dirs_of(synth_dirs), dict(n_synth=n_synth, seed=seed, style=synth_style, alphabet=alphabet,
+                                    text_len=str(text_len), case=case, size=size, excluded=sorted(skip)))
     if not splits['train'] or not splits['valid']:
         what = f"{len(used)} usable real image{'s' if len(used) != 1 else ''}" + (f" ({', '.join(used[:10])})" if used else '')
         raise ValueError(f"not enough data to train: {what} gave {summary['n_train']} for training and {summary['n_valid']} for "

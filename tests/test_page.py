@@ -106,6 +106,23 @@ def test_page_reads_a_character_with_bars(server, browser, tiny_char_model):
     shot(browser, 'character')
 
 
+def test_page_says_when_an_answer_is_unsure(server, browser, tmp_path):
+    "With a threshold set, an answer below it is shown as the best guess, marked unsure, as /solve says"
+    from selenium.webdriver.common.by import By
+    browser.get(server + '/')
+    wait_for(lambda: 'captcha model' in browser.find_element(By.ID, 'info').text)
+    browser.find_element(By.ID, 'mode-captcha').click()
+    browser.find_element(By.ID, 'min-confidence').send_keys('100')
+    f = a_real_captcha(tmp_path)
+    served = requests.post(server + '/solve', files={'file': ('x.png', f.read_bytes())}, data={'min_confidence': '1'}).json()
+    upload(browser, f)
+    wait_for(lambda: answer(browser) is not None)
+    shown = browser.find_element(By.ID, 'confidence').text
+    assert ('unsure' in shown) is served['unsure'] and (browser.find_element(By.ID, 'answer').get_attribute('data-unsure') == 'true') is served['unsure']
+    browser.find_element(By.ID, 'min-confidence').clear()
+    shot(browser, 'unsure')
+
+
 def test_page_shows_rejection(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     browser.get(server + '/')

@@ -1,6 +1,7 @@
 """The shipping files (GitHub workflows, Dockerfiles, Kubernetes and Cloud Run manifests, pre-commit, scripts) say what they must.
 
 Static checks only: no network, no Docker, no cluster. hadolint and shellcheck run when they are on PATH."""
+import json
 import re
 import shlex
 import shutil
@@ -88,7 +89,7 @@ def serve_uid() -> str:
 # ---------------------------------------------------------------- workflows
 def test_every_workflow_parses_and_pins_its_actions():
     files = sorted(WORKFLOWS.glob('*.y*ml'))
-    assert {f.name for f in files} >= {'test.yaml', 'deploy.yaml', 'docker.yaml', 'train.yaml', 'model-check.yaml'}
+    assert {f.name for f in files} >= {'test.yaml', 'deploy.yaml', 'docker.yaml', 'train.yaml', 'registry.yaml'}
     for f in files:
         wf = load_yaml(f)
         assert wf.get('name') and triggers(wf) and wf.get('jobs'), f'{f.name}: needs name, on and jobs'
@@ -164,16 +165,31 @@ def test_train_workflow():
     assert up['with']['path'].split()[0] == 'runs/ci' and up['if'] == 'always()'
 
 
-def test_model_check_workflow():
-    wf = workflow('model-check.yaml')
+def test_registry_workflow_acts_on_gto_tags():
+    "A new version is scored, prod is shipped as an image; no more path triggers on models/**"
+    wf = workflow('registry.yaml')
     on = triggers(wf)
-    assert set(on['push']['paths']) == {'models/**', '**/*.onnx'} and 'model' in on['workflow_dispatch']['inputs']
+    assert set(on) == {'push', 'workflow_dispatch'} and set(on['push']['tags']) == {'*@*', '*#*'} and 'paths' not in on['push']
+    cmds = [t for _, t in workflow_commands('registry.yaml')]
+    first = {t[0] + (' ' + t[1] if t[0] == 'captcha-registry' else ''): t for t in cmds}
+    assert {'captcha-registry tag', 'captcha-registry fetch', 'captcha-data', 'captcha-eval'} <= set(first)
+    assert '--remote-url' in first['captcha-registry fetch'] and first['captcha-eval'][1] == 'model/model.onnx'
     script = runs(wf)
-    cmds = {t[0]: t for _, t in workflow_commands('model-check.yaml')}
-    assert cmds['captcha-data'][1] == 'synth' and cmds['captcha-eval'][1:3] == ['$model', '$dest']  # synth data, then the score
-    assert 'OnnxReader' in script and '$GITHUB_STEP_SUMMARY' in script
+    assert '$GITHUB_STEP_SUMMARY' in script and 'docker/model.Dockerfile' in script and 'docker push' in script
+    ship = next(s for s in steps(wf) if 'docker push' in s.get('run', ''))
+    assert "steps.tag.outputs.stage == 'prod'" in ship['if'] and "outputs.event == 'assignment'" in ship['if']
     install = next(s['run'] for s in steps(wf) if 'pip install' in s.get('run', ''))
-    assert '[train]' not in install and '[dev]' not in install, 'evaluating ONNX needs no torch'
+    assert '[train]' not in install and '[dev]' not in install, 'scoring ONNX needs no torch'
+    assert not any('model-check' in f.name for f in WORKFLOWS.iterdir())
+
+
+def test_registry_tags_are_read_as_the_workflow_expects():
+    "What the workflow's first step prints for each kind of GTO tag, the hand-given NAME#STAGE included"
+    out = lambda tag: json.loads(subprocess.run([str(ROOT/'.venv'/'bin'/'captcha-registry'), 'tag', tag], capture_output=True,
+                                                text=True, check=True).stdout.splitlines()[-1])
+    assert out('reader@v0.0.3') == dict(name='reader', event='registration', version='v0.0.3', ref='reader@v0.0.3')
+    assert out('reader#prod#4') == dict(name='reader', event='assignment', stage='prod', ref='reader#prod')
+    assert out('reader#prod#0')['ref'] == 'reader#prod'
 
 
 def params(tokens: list[str]) -> dict:
@@ -196,7 +212,7 @@ def test_every_command_the_workflows_run_exists_here():
         elif t[0] == 'papermill':
             assert (ROOT/t[1]).is_file() and set(params(t)) <= fields, f'{where}: no such notebook or parameter'
         elif t[0] in scripts:
-            cmd = t[:2] if len(t) > 1 and not t[1].startswith(('-', '$', '"')) and t[0] == 'captcha-data' else t[:1]
+            cmd = t[:2] if len(t) > 1 and not t[1].startswith(('-', '$', '"')) and t[0] in ('captcha-data', 'captcha-registry') else t[:1]
             key = tuple(cmd)
             if key not in helps: helps[key] = subprocess.run([str(ROOT/'.venv'/'bin'/cmd[0]), *cmd[1:], '--help'],
                                                              capture_output=True, text=True, timeout=120).stdout
