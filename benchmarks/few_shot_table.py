@@ -5,7 +5,9 @@
 
 One row per scheme (runs of one scheme in several folders are combined): test images, ddddocr's best
 configuration, the general reader with the alphabet hint (no labels), and each fine-tuned point (from the
-general reader; from random weights where `--scratch` ran).
+general reader; from random weights where `--scratch` ran). Then a second table: the calibration of the
+200-label readers on the same test images (temperature, expected calibration error, and the accuracy of the
+most confident 90 % of their answers).
 """
 import argparse
 import json
@@ -47,6 +49,17 @@ def table(runs: dict) -> str:
     return '\n'.join(out)
 
 
+def trust_table(runs: dict, n: int = 200) -> str:
+    "How far the fine-tuned readers' confidence can be trusted on the test part: temperature, ECE, the most confident 90 %"
+    out = ['| scheme | temperature (fitted on 20 validation images) | expected calibration error | answers kept at the 90 % threshold | their accuracy | accuracy of all |',
+           '|---|---|---|---|---|---|']
+    for name, rs in runs.items():
+        r = next((r for r in rs if r['reader'] == FINE and r['n'] == n and r.get('keep_90')), None)
+        if r: out.append(f"| `{name}` | {r['temperature']} | {pct(r['ece'])} | {pct(r['keep_90']['kept'])} (confidence >= {r['keep_90']['threshold']:.3f}) "
+                         f"| {pct(r['keep_90']['accuracy'])} | {pct(r['seq_acc'])} |")
+    return '\n'.join(out)
+
+
 def plot(runs: dict, path: Path, n: int = 200):
     "Grouped bars per scheme: ddddocr, the general reader with no labels, and `n` labels"
     import matplotlib
@@ -76,6 +89,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     runs = load(a.folders)
     print(table(runs))
+    print()
+    print(trust_table(runs))
     if a.plot: plot(runs, a.plot); print(f'plot: {a.plot}')
 
 

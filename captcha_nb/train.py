@@ -458,7 +458,7 @@ def evaluate(learn, items, task:str='char', alphabet:str=ALPHABET, min_len:int=N
     return score_texts(preds, [l for _, l in items], alphabet)
 
 # %% ../nbs/03_train.ipynb #53acb4bd
-TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8), 61))
+TEMPERATURES = np.exp(np.linspace(0, np.log(8), 43))  # 1 to 8: soften only (see above)
 
 def fit_temperature(logits:torch.Tensor, labels:list, task:str='char', alphabet:str=ALPHABET, min_len:int=None, max_len:int=None) -> float:
     "The temperature whose confidences best predict correctness on held-out `logits` with true `labels`"
@@ -621,7 +621,7 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
         epochs, repeat, per_epoch = plan_epochs(max(seconds, 1.0), s_img, len(splits['train']), len(splits['valid']))
         plan = dict(minutes=cfg.minutes, train_seconds=round(seconds, 1), seconds_per_image=round(s_img, 5), epochs=epochs,
                     repeat=repeat, images_per_epoch=per_epoch or len(splits['train']) * repeat)
-        pool = splits['train'] * (2 * repeat if per_epoch is None else 1)  # room for FitToBudget to lengthen the epochs
+        pool = splits['train'] * (4 * repeat if per_epoch is None else 1)  # room for FitToBudget to lengthen the epochs
         learn.dls = build(pool, per_epoch or len(splits['train']) * repeat)
         _say(progress, f"time budget {cfg.minutes:g} min: {epochs} epochs of {plan['images_per_epoch']:,} images "
                        f"({s_img*1000:.1f} ms an image measured here, {precision}, {device.type})")
