@@ -16,8 +16,8 @@ from .core import *
 __all__ = ['META_KEYS', 'ENDPOINTS', 'model_meta', 'export_onnx', 'ModelSpec', 'onnx_session', 'read_spec', 'HintError',
            'decode_hints', 'OnnxReader', 'check_min_confidence', 'judge', 'load_learner_meta', 'predict_answers',
            'predict_texts', 'load_model', 'model_task', 'model_input', 'ExportError', 'parity_check', 'quantize_int8',
-           'benchmark', 'export_dir', 'captcha_export', 'evaluate_folder', 'captcha_eval', 'audit_folder', 'save_audit',
-           'captcha_audit', 'captcha_data_main']
+           'benchmark', 'export_dir', 'log_model_artifact', 'captcha_export', 'evaluate_folder', 'captcha_eval',
+           'audit_folder', 'save_audit', 'captcha_audit', 'captcha_data_main']
 
 # %% ../nbs/04_export.ipynb #98aeef9a
 META_KEYS = ('task', 'alphabet', 'input_width', 'input_height', 'norm_mean', 'norm_std', 'text_len', 'blank_index')
@@ -322,6 +322,21 @@ def export_dir(model_dir, int8:bool=True, check_dir:str=None, atol:float=1e-3) -
     (model_dir/'export.json').write_text(json.dumps(report, indent=1))
     return report
 
+def log_model_artifact(files, name:str, mode:str='offline', project:str='captcha_nb', aliases=(), metadata:dict=None,
+                       job_type:str='export', root=None) -> str|None:
+    "Log model `files` as a W&B artifact of type model (offline: `wandb sync` later); the W&B run's folder, or None when `mode` is disabled"
+    if mode == 'disabled': return None
+    import re, wandb
+    files = [Path(f) for f in files]
+    run = wandb.init(project=project, job_type=job_type, mode=mode, dir=str(root or files[0].parent), name=f'{job_type}-{name}',
+                     reinit='finish_previous')
+    art = wandb.Artifact(re.sub(r'[^\w.-]', '-', name), type='model', metadata=metadata or {})
+    for f in files: art.add_file(str(f))
+    run.log_artifact(art, aliases=list(aliases))
+    out = Path(run.dir).parent
+    run.finish()
+    return str(out)
+
 @call_parse
 def captcha_export(
     model_dir:str, # folder with learner.pkl and samples.npz from 03_train
@@ -335,6 +350,11 @@ def captcha_export(
     print(f"{'model':18} {'MB':>7} {'img/s bs64':>11} {'img/s bs1':>10} {'char_acc':>9}")
     for k, v in rep['models'].items():
         print(f"{k:18} {v['size_mb']:>7} {v['img_per_s_bs64']:>11} {v['img_per_s_bs1']:>10} {v['char_acc']:>9}")
+    params = json.loads((Path(model_dir)/'metrics.json').read_text()).get('params', {})
+    mode = 'disabled' if 'disabled' in (os.environ.get('WANDB_MODE'), params.get('wandb_mode')) else params.get('wandb_mode') or 'offline'
+    files = [Path(model_dir)/f for f in (*rep['models'], 'metrics.json', 'export.json')]
+    rep['wandb'] = log_model_artifact(files, Path(model_dir).resolve().name, mode, params.get('wandb_project') or 'captcha_nb', metadata=rep)
+    if rep['wandb']: print(f"W&B ({mode}): model artifact logged in {rep['wandb']}" + (f' (wandb sync {rep["wandb"]})' if mode == 'offline' else ''))
     print(json.dumps(rep))
 
 # %% ../nbs/04_export.ipynb #b2512573

@@ -11,8 +11,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['REGISTRY_DIR', 'MODEL_FILES', 'STAGES', 'NAME_RE', 'RegistryError', 'repo_root', 'check_name', 'model_card',
-           'declare', 'log_wandb_artifact', 'register', 'promote', 'versions', 'in_stage', 'rollback', 'card_at',
-           'parse_ref', 'parse_tag', 'resolve', 'which', 'fetch', 'captcha_registry']
+           'declare', 'register', 'promote', 'versions', 'in_stage', 'rollback', 'card_at', 'parse_ref', 'parse_tag',
+           'resolve', 'which', 'fetch', 'captcha_registry']
 
 # %% ../nbs/10a_registry.ipynb #5ab6242b
 REGISTRY_DIR = 'registry'  # registered files, one DVC-tracked folder per model
@@ -75,19 +75,6 @@ def _gto(fn, *args, **kwargs):
     try: return fn(*args, **kwargs)
     except GTOException as e: raise RegistryError(str(e)) from None
 
-def log_wandb_artifact(name:str, version:str, files, card:dict, root, mode:str='offline') -> str|None:
-    "Log a registered version's files as a W&B model artifact with the version as its alias (offline: `wandb sync` later); the run's folder"
-    if mode == 'disabled': return None
-    import wandb
-    run = wandb.init(project=os.environ.get('WANDB_PROJECT', 'captcha_nb'), job_type='register', mode=mode, dir=str(root),
-                     name=f'register-{name}-{version}', config=dict(model=name, version=version), reinit='finish_previous')
-    art = wandb.Artifact(name, type='model', description=f'captcha_nb {name} {version}', metadata=card)
-    art.add_dir(str(files))
-    run.log_artifact(art, aliases=[version])
-    out = run.dir
-    run.finish()
-    return str(Path(out).parent)
-
 def register(name:str, model_dir, repo='.', version:str=None, push:bool=False, wandb_mode:str=None) -> dict:
     "Register the exported run in `model_dir` as a new version of model `name`: files to DVC (and its remote), card to git, a GTO tag"
     from gto.api import register as gto_register
@@ -102,14 +89,17 @@ def register(name:str, model_dir, repo='.', version:str=None, push:bool=False, w
     (root/REGISTRY_DIR/f'{name}.json').write_text(json.dumps(card, indent=1) + '\n')
     _run([_tool('dvc'), 'add', '-q', f'{REGISTRY_DIR}/{name}'], root)
     _run([_tool('dvc'), 'push', '-q', f'{REGISTRY_DIR}/{name}.dvc'], root)  # the version's files must be fetchable later
-    paths = ['artifacts.yaml', f'{REGISTRY_DIR}/{name}.dvc', f'{REGISTRY_DIR}/{name}.json', f'{REGISTRY_DIR}/.gitignore']
+    paths = [p for p in ('artifacts.yaml', f'{REGISTRY_DIR}/{name}.dvc', f'{REGISTRY_DIR}/{name}.json', f'{REGISTRY_DIR}/.gitignore')
+             if (root/p).exists()]  # DVC writes no .gitignore where git already ignores the folder
     _run(['git', 'add', '--', *paths], root)
     if not _run(['git', 'diff', '--cached', '--name-only', '--', *paths], root).strip():
         raise RegistryError(f'{model_dir} holds the files of the version of {name} already registered: nothing new to register')
     _run(['git', 'commit', '-q', '-m', f'registry: {name} from {Path(model_dir).resolve().name}', '--', *paths], root)
     reg = _gto(gto_register, str(root), name, 'HEAD', version=version, push=push)
     if push: _run(['git', 'push', '-q', 'origin', 'HEAD'], root)
-    wb = log_wandb_artifact(name, reg.version, dest, card, root, wandb_mode or os.environ.get('WANDB_MODE', 'offline'))
+    from captcha_nb.export import log_model_artifact  # the artifact captcha-export logs, now with the version as its alias
+    wb = log_model_artifact(sorted(dest.iterdir()), name, wandb_mode or os.environ.get('WANDB_MODE') or 'offline',
+                            os.environ.get('WANDB_PROJECT', 'captcha_nb'), [reg.version], card, 'register', root)
     return dict(name=name, version=reg.version, commit=reg.commit_hexsha, tag=reg.tag, wandb=wb)
 
 # %% ../nbs/10a_registry.ipynb #99a38fd0

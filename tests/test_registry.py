@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import requests
@@ -95,3 +96,16 @@ def test_registry_refuses_clearly(repo, tmp_path):
     assert r.returncode != 0 and 'no version v9.9.9' in r.stderr
     r = sh(BIN/'captcha-registry', 'which', 'char', cwd=tmp_path, check=False)
     assert r.returncode != 0 and 'not inside a git repository' in r.stderr
+
+
+def test_export_logs_the_model_to_wandb(tiny_char_model, tmp_path):
+    "captcha-export logs the exported files as a W&B model artifact when the run logged to W&B (offline here: wandb sync later)"
+    run = tmp_path/'run'
+    shutil.copytree(tiny_char_model, run, ignore=shutil.ignore_patterns('wandb', 'predictions*'))
+    m = json.loads((run/'metrics.json').read_text()); m['params']['wandb_mode'] = 'offline'
+    (run/'metrics.json').write_text(json.dumps(m))
+    env = {k: v for k, v in os.environ.items() if k != 'WANDB_MODE'}
+    r = subprocess.run([str(BIN/'captcha-export'), str(run), '--no-int8'], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.splitlines()[-1])
+    assert out['wandb'] and list(Path(out['wandb']).glob('run-*.wandb')) and 'W&B (offline)' in r.stdout
