@@ -6,8 +6,8 @@ Docs: https://captcha-nb.github.io/captcha_nb/monitor.html.md"""
 
 # %% auto #0
 __all__ = ['MIN_ROWS', 'DRIFT_FRESH_S', 'DriftError', 'drift_columns', 'load_reference', 'current_frame', 'run_drift',
-           'drift_summary', 'drift_snapshot', 'drift', 'reference_from_images', 'captcha_drift', 'drift_routes',
-           'drift_refresher']
+           'drift_summary', 'drift_frames', 'drift_snapshot', 'drift_tests', 'drift', 'reference_from_images',
+           'captcha_drift', 'drift_routes', 'drift_refresher']
 
 # %% ../nbs/08_monitor.ipynb #49467fea
 import html, json, threading, time
@@ -75,12 +75,30 @@ def drift_summary(snapshot, n:int, drift_share:float=0.5) -> dict:
             cols[cfg['column']] = dict(drifted=bool(drifted), score=round(v, 6), method=method, threshold=thr)
     return dict(dataset_drift=bool(share >= drift_share), drift_share=round(share, 4), n=n, columns=cols)
 
-def drift_snapshot(model_dir, log_path, last:int=None, endpoint:str=None, task:str=None) -> tuple:
-    "(Evidently snapshot, logged rows compared, reference rows) for the prediction log against the model's reference"
+def drift_frames(model_dir, log_path, last:int=None, endpoint:str=None, task:str=None) -> tuple:
+    "(reference, current, task): the model's reference profile and the last logged predictions"
     ref = load_reference(model_dir)
     task = task or ('char' if ref['label'].astype(str).str.len().max() <= 1 else 'captcha')
-    cur = current_frame(log_path, last, endpoint)
+    return ref, current_frame(log_path, last, endpoint), task
+
+def drift_snapshot(model_dir, log_path, last:int=None, endpoint:str=None, task:str=None) -> tuple:
+    "(Evidently snapshot, logged rows compared, reference rows) for the prediction log against the model's reference"
+    ref, cur, task = drift_frames(model_dir, log_path, last, endpoint, task)
     return run_drift(ref, cur, task), len(cur), len(ref)
+
+def drift_tests(reference:pd.DataFrame, current:pd.DataFrame, task:str='char', drift_share:float=0.5) -> dict:
+    "`drift_summary` without the report: each column through the test Evidently's report picks for it (its own `get_stattest`)"
+    from evidently.legacy.calculations.stattests import get_stattest
+    ref, cur = _prepare(reference, task), _prepare(current, task)
+    num, cat = drift_columns(task)
+    cols = {}
+    for c in num + cat:
+        kind = 'num' if c in num else 'cat'
+        test = get_stattest(ref[c], cur[c], kind, None)
+        r = test(ref[c], cur[c], kind, None)
+        cols[c] = dict(drifted=bool(r.drifted), score=round(float(r.drift_score), 6), method=test.display_name, threshold=float(r.actual_threshold))
+    share = sum(v['drifted'] for v in cols.values()) / len(cols)
+    return dict(dataset_drift=bool(share >= drift_share), drift_share=round(share, 4), n=len(current), columns=cols)
 
 def drift(model_dir, log_path, last:int=None, endpoint:str=None, task:str=None, html_path=None) -> dict:
     "Drift summary of the prediction log against the model's reference (and the HTML report at `html_path`)"
@@ -121,29 +139,29 @@ def drift_routes(specs:list, log_path) -> list:
     from starlette.responses import HTMLResponse, JSONResponse
     dirs = {s.endpoint: s.path.parent for s in specs}
     cache, lock = OrderedDict(), threading.Lock()
-    def _run(last, endpoint):
-        "(summary, Evidently snapshot): one computation at a time, answers reused while fresh"
-        key = (endpoint, last)
+    def _run(last, endpoint, report:bool):
+        "The summary (JSON) or the Evidently snapshot (HTML): one computation at a time, answers reused while fresh"
+        key = (endpoint, last, report)
         with lock:  # single flight: concurrent askers wait for the one computation, then share it
             hit = cache.get(key)
             if hit and time.monotonic() - hit[0] < DRIFT_FRESH_S: return hit[1]
-            snap, n, ref_n = drift_snapshot(dirs[endpoint], log_path, last, endpoint)
-            cache[key] = (time.monotonic(), (drift_summary(snap, n) | dict(reference_n=ref_n), snap))
+            ref, cur, task = drift_frames(dirs[endpoint], log_path, last, endpoint)
+            cache[key] = (time.monotonic(), run_drift(ref, cur, task) if report else drift_tests(ref, cur, task) | dict(reference_n=len(ref)))
             cache.move_to_end(key)
             while len(cache) > 4: cache.popitem(last=False)  # `last` is the client's: keep a few answers, not one per value
             return cache[key][1]
-    def _checked(last, endpoint):
+    def _checked(last, endpoint, report=False):
         endpoint = endpoint or next(iter(dirs))
         if endpoint not in dirs: return None, (422, 'bad_endpoint', f'no model serves {endpoint}; served: {sorted(dirs)}')
         if last is not None and last < 1: return None, (422, 'bad_last', f'last must be a positive number of predictions, not {last}')
-        try: return _run(last, endpoint), None
+        try: return _run(last, endpoint, report), None
         except DriftError as e: return None, (409, 'no_drift_data', str(e))
     def drift_json(last:int=None, endpoint:str=None):
         res, err = _checked(last, endpoint)
-        return JSONResponse(res[0]) if err is None else JSONResponse({'error': err[1], 'detail': err[2]}, status_code=err[0])
+        return JSONResponse(res) if err is None else JSONResponse({'error': err[1], 'detail': err[2]}, status_code=err[0])
     def drift_html(last:int=None, endpoint:str=None):
-        res, err = _checked(last, endpoint)  # each request renders its own page: no shared file to race on
-        if err is None: return HTMLResponse(res[1].get_html_str(as_iframe=False))
+        res, err = _checked(last, endpoint, report=True)  # each request renders its own page: no shared file to race on
+        if err is None: return HTMLResponse(res.get_html_str(as_iframe=False))
         return HTMLResponse(f'<p>Drift report unavailable: {html.escape(err[2])}</p>', status_code=err[0])
     return [('/drift.json', drift_json), ('/drift', drift_html)]
 
@@ -162,7 +180,7 @@ def drift_refresher(specs:list, log_path, every:float=300, last:int=500):
     def work():
         try:
             for ep, d in dirs.items():
-                try: r = drift(d, log_path, last, ep)
+                try: r = drift_tests(*drift_frames(d, log_path, last, ep))
                 except DriftError: continue
                 g_drift, g_share = gauges()
                 g_drift.labels(ep).set(int(r['dataset_drift'])); g_share.labels(ep).set(r['drift_share'])
