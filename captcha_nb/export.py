@@ -159,11 +159,13 @@ class OnnxReader:
     def predict(self, images, bs:int=64, alphabet:str=None, length=None, min_confidence:float=None) -> list[dict]:
         "Answers for a list of image sources, decoded with the same hints for all; `unsure` below `min_confidence`"
         hints = self.decode_hints(alphabet, length) if self.task == 'captcha' else None
-        out = []
-        for i in range(0, len(images), bs):
-            chunk = images[i:i+bs]
-            out += self.answers(self.logits(np.stack([self.preprocess(s) for s in chunk])), [hints] * len(chunk) if hints else None)
+        if not len(images): return []
+        out = self.answers(self.logits_of(images, bs), [hints] * len(images) if hints else None)
         return [judge(a, min_confidence) for a in out]
+
+    def logits_of(self, images, bs:int=64) -> np.ndarray:
+        "Raw outputs for a list of image sources, `bs` at a time"
+        return np.concatenate([self.logits(np.stack([self.preprocess(s) for s in images[i:i+bs]])) for i in range(0, len(images), bs)])
 
 def check_min_confidence(v) -> float|None:
     "A `min_confidence` from a request or the command line: a number in [0, 1], or None"
@@ -403,8 +405,7 @@ def audit_folder(model:OnnxReader, data_dir, min_confidence:float=0.5, bs:int=64
     if detect_task(image_files(data_dir)) != model.task: raise ValueError(f'{data_dir} does not hold {model.task} images, which this model reads')
     ls = import_folder(data_dir, model.task, None, None, progress=False, **model_input(model))
     if not len(ls): raise ValueError(f'nothing to audit in {data_dir}: {ls.summary()}')
-    logits = np.concatenate([model.logits(np.stack([model.preprocess(a) for a, _ in ls.items[i:i+bs]])) for i in range(0, len(ls), bs)])
-    probs = softmax(logits.astype(np.float64) / model.temperature, -1)
+    probs = softmax(model.logits_of([a for a, _ in ls.items], bs).astype(np.float64) / model.temperature, -1)
     known = [i for i, l in enumerate(ls.labels) if set(l) <= set(model.alphabet)]
     row = lambda i, reading, conf, quality, flagged: dict(file=ls.paths[i].name, label=ls.labels[i], reading=reading, confidence=round(float(conf), 4),
                                                           label_quality=round(float(quality), 4), flagged=bool(flagged))
@@ -425,7 +426,7 @@ def audit_folder(model:OnnxReader, data_dir, min_confidence:float=0.5, bs:int=64
     rows.sort(key=lambda r: r['label_quality'])
     issues = [r for r in rows if r['flagged']]
     return dict(folder=str(data_dir), task=model.task, model=str(model.path), method=method, n=len(ls), n_audited=len(rows), n_flagged=len(issues),
-                labels_it_cannot_read=[ls.paths[i].name for i in range(len(ls)) if i not in set(known)],
+                labels_it_cannot_read=[p.name for p, l in zip(ls.paths, ls.labels) if not set(l) <= set(model.alphabet)],
                 skipped={k: len(v) for k, v in ls.problems.items() if k != 'resized'}, issues=issues, rows=rows)
 
 # %% ../nbs/04_export.ipynb #f67d4130

@@ -101,10 +101,10 @@ def drift_tests(reference:pd.DataFrame, current:pd.DataFrame, task:str='char', d
     return dict(dataset_drift=bool(share >= drift_share), drift_share=round(share, 4), n=len(current), columns=cols)
 
 def drift(model_dir, log_path, last:int=None, endpoint:str=None, task:str=None, html_path=None) -> dict:
-    "Drift summary of the prediction log against the model's reference (and the HTML report at `html_path`)"
-    snap, n, ref_n = drift_snapshot(model_dir, log_path, last, endpoint, task)
-    if html_path: snap.save_html(str(html_path))
-    return drift_summary(snap, n) | dict(reference_n=ref_n)
+    "Drift summary of the prediction log against the model's reference (`drift_tests`; the HTML report only for `html_path`)"
+    ref, cur, task = drift_frames(model_dir, log_path, last, endpoint, task)
+    if html_path: run_drift(ref, cur, task).save_html(str(html_path))
+    return drift_tests(ref, cur, task) | dict(reference_n=len(ref))
 
 # %% ../nbs/08_monitor.ipynb #5c980d2b
 def reference_from_images(reader, images) -> pd.DataFrame:
@@ -145,8 +145,7 @@ def drift_routes(specs:list, log_path) -> list:
         with lock:  # single flight: concurrent askers wait for the one computation, then share it
             hit = cache.get(key)
             if hit and time.monotonic() - hit[0] < DRIFT_FRESH_S: return hit[1]
-            ref, cur, task = drift_frames(dirs[endpoint], log_path, last, endpoint)
-            cache[key] = (time.monotonic(), run_drift(ref, cur, task) if report else drift_tests(ref, cur, task) | dict(reference_n=len(ref)))
+            cache[key] = (time.monotonic(), drift_snapshot(dirs[endpoint], log_path, last, endpoint)[0] if report else drift(dirs[endpoint], log_path, last, endpoint))
             cache.move_to_end(key)
             while len(cache) > 4: cache.popitem(last=False)  # `last` is the client's: keep a few answers, not one per value
             return cache[key][1]
@@ -180,7 +179,7 @@ def drift_refresher(specs:list, log_path, every:float=300, last:int=500):
     def work():
         try:
             for ep, d in dirs.items():
-                try: r = drift_tests(*drift_frames(d, log_path, last, ep))
+                try: r = drift(d, log_path, last, ep)
                 except DriftError: continue
                 g_drift, g_share = gauges()
                 g_drift.labels(ep).set(int(r['dataset_drift'])); g_share.labels(ep).set(r['drift_share'])

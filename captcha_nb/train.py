@@ -642,14 +642,16 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     # scores: decoding keeps to the label lengths seen in training, as the exported model will
     t0 = time.perf_counter()
     # calibration: one temperature, fitted on the real validation images when there are enough of them
+    # (training_data puts the real validation images first: they are a prefix of splits['valid'])
+    v_logits = item_logits(learn, splits['valid'])  # once: the fit and the validation scores share it
     fit_items = real['valid'] if real['valid'] and (len(real['valid']) >= 20 or len(real['valid']) == len(splits['valid'])) else splits['valid']
-    temperature = fit_temperature(item_logits(learn, fit_items), [l for _, l in fit_items], cfg.task, cfg.alphabet, lo, hi)
+    temperature = fit_temperature(v_logits[:len(fit_items)], [l for _, l in fit_items], cfg.task, cfg.alphabet, lo, hi)
     score = lambda items: predict_items(learn, items, cfg.task, cfg.alphabet, min_len=lo, max_len=hi, temperature=temperature)
     right = lambda preds, items: [p == l for p, (_, l) in zip(preds, items)]
     test_items = splits['test']
     preds, confs = score(test_items) if test_items else ([], [])
     test_scores = score_texts(preds, [l for _, l in test_items], cfg.alphabet) if test_items else {}
-    v_preds, v_confs = score(splits['valid'])
+    v_preds, v_confs = read_logits(v_logits, cfg.task, cfg.alphabet, temperature, lo, hi)
     valid_scores = score_texts(v_preds, [l for _, l in splits['valid']], cfg.alphabet)
     calib = dict(temperature=temperature, fitted_on=dict(n=len(fit_items), real=fit_items is real['valid']),
                  valid=calibration(v_confs, right(v_preds, splits['valid'])), test=calibration(confs, right(preds, test_items)))
