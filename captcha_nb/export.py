@@ -413,7 +413,7 @@ def audit_folder(model:OnnxReader, data_dir, min_confidence:float=0.5, bs:int=64
         from cleanlab.filter import find_label_issues
         from cleanlab.rank import get_label_quality_scores
         y, p = np.array([model.alphabet.index(ls.labels[i]) for i in known]), probs[known]
-        flagged = find_label_issues(y, p)
+        flagged = find_label_issues(y, p, n_jobs=1)  # its default forks a pool, which can hang a process that already runs torch's threads
         rows = [row(i, model.alphabet[int(q.argmax())], q.max(), s, f) for i, q, s, f in zip(known, p, get_label_quality_scores(y, p), flagged)]
         method = 'cleanlab find_label_issues (confident learning), ranked by self-confidence'
     else:
