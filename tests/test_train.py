@@ -109,6 +109,15 @@ def test_training_needs_data():
     with pytest.raises(ValueError, match='not enough data'): training_data('char', n_synth=0)
 
 
+def test_diverged_training_stops_with_a_message(tmp_path):
+    "A loss gone NaN (here a learning rate of 1e30) stops captcha-train with what to do; no model is left to export"
+    out = tmp_path/'run'
+    r = subprocess.run([BIN/'captcha-train', '--task', 'char', '--n-synth', '300', '--epochs', '1', '--lr', '1e30',
+                        '--out-dir', out, '--wandb-mode', 'disabled'], capture_output=True, text=True)
+    assert r.returncode != 0 and 'training diverged' in r.stderr and 'a lower --lr than 1e+30' in r.stderr, r.stderr[-2000:]
+    assert 'Traceback' not in r.stderr and not (out/'learner.pkl').exists() and not (out/'metrics.json').exists()
+
+
 def test_training_data_keeps_real_test_real(real_chars):
     from captcha_nb.train import training_data
     splits, real, summary = training_data('char', str(real_chars), n_synth=100, progress=False)
