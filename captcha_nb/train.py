@@ -323,7 +323,7 @@ def seconds_per_image(learn, precision:str='fp32', n_batches:int=6, warmup:int=3
     return sum(times) / max(1, n)  # the optimiser step (4 % in PhaseTimer) is about what the first batches still lose
 
 def native_bf16() -> bool:
-    "Does this CPU train in bfloat16 fast and safely: AVX512-BF16 without AMX? (Emulated bf16 is slower than fp32; AMX, see above)"
+    "Does this CPU train in bfloat16 fast and safely: AVX512-BF16 without AMX? (Emulated bf16 is slower than fp32; AMX gave NaN losses, see 'Device and precision')"
     cpu = lambda f: getattr(torch.cpu, f, lambda: False)()
     return cpu('_is_avx512_bf16_supported') and not cpu('_is_amx_tile_supported')
 
