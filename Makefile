@@ -63,7 +63,7 @@ reader: install  ## train the general whole-CAPTCHA reader on synthetic data onl
 	mkdir -p $(READER_DIR)
 	$(BIN)/papermill nbs/03_train.ipynb $(READER_DIR)/train.ipynb --log-output --no-progress-bar -p task captcha \
 	  -p synth_dirs data/synth/reader -p n_synth 0 -p case lower -p text_len 4-8 -p minutes $(READER_MINUTES) -p valid_pct 0.05 \
-	  -p lr 0.003 -p bs 32 -p init_from $(MODEL_DIR) -p out_dir $(READER_DIR) -p wandb_mode $(WANDB_MODE) \
+	  -p lr 0.003 -p bs 32 -p dropout 0 -p init_from $(MODEL_DIR) -p out_dir $(READER_DIR) -p wandb_mode $(WANDB_MODE) \
 	  -p executed_nb $(READER_DIR)/train.ipynb
 
 export: install  ## ONNX fp32 + int8 next to each Learner

@@ -14,11 +14,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # %% auto #0
 __all__ = ['ALPHABET', 'CHAR_SIZE', 'CAPTCHA_SIZE', 'TEXT_LEN', 'NORM_MEAN', 'NORM_STD', 'MAX_PIXELS', 'IMAGE_FORMATS',
            'MAX_JPEG_SCANS', 'MAX_BYTES', 'RESIZE_MODES', 'CASES', 'FEATURES', 'THRESHOLDS', 'IMAGE_EXTS',
-           'check_alphabet', 'label_from_path', 'is_char_file', 'seed_everything', 'ImageLoadError', 'ImageTooLarge',
-           'NotAnImage', 'CorruptImage', 'load_image', 'letterbox', 'resize_gray', 'to_input', 'softmax',
-           'ctc_greedy_decode', 'restrict_alphabet', 'ctc_decode', 'ctc_text_logprob', 'ctc_read', 'check_case',
-           'fold_case', 'fold_alphabet', 'length_range', 'batch_features', 'image_features', 'score_texts',
-           'reliability_bins', 'calibration', 'image_files']
+           'check_alphabet', 'label_from_path', 'is_char_file', 'seed_everything', 'usable_cpus', 'ImageLoadError',
+           'ImageTooLarge', 'NotAnImage', 'CorruptImage', 'load_image', 'letterbox', 'resize_gray', 'to_input',
+           'softmax', 'ctc_greedy_decode', 'restrict_alphabet', 'ctc_decode', 'ctc_text_logprob', 'ctc_read',
+           'check_case', 'fold_case', 'fold_alphabet', 'length_range', 'batch_features', 'image_features',
+           'score_texts', 'reliability_bins', 'calibration', 'image_files']
 
 # %% ../nbs/00_core.ipynb #c01534fe
 ALPHABET = '2345678abcdefgmnpwxy'  # default: the 20 classes of the Kaggle character crops
@@ -56,6 +56,12 @@ def seed_everything(seed:int=42):
     try: import torch
     except ImportError: return
     torch.manual_seed(seed)
+
+# %% ../nbs/00_core.ipynb #96cbad77
+def usable_cpus() -> int:
+    "CPUs this process may run on (its affinity mask where the OS has one), at least 1"
+    try: return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError: return os.cpu_count() or 1  # macOS and Windows have no affinity mask
 
 # %% ../nbs/00_core.ipynb #c6c07f75
 class ImageLoadError(ValueError):

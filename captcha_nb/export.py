@@ -86,7 +86,7 @@ def onnx_session(path, threads:int=None, spin:bool=True):
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'no model file at {path}')
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or os.cpu_count() or 1
+    opts.intra_op_num_threads = threads or usable_cpus()
     opts.inter_op_num_threads = 1
     if not spin: opts.add_session_config_entry('session.intra_op.allow_spinning', '0')  # idle threads sleep
     try: return ort.InferenceSession(str(path), opts, providers=['CPUExecutionProvider'])

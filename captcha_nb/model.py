@@ -37,7 +37,7 @@ def char_model(n_classes:int=len(ALPHABET), arch:str='resnet18', pretrained:bool
 class CTCReader(nn.Module):
     "ResNet trunk -> column features -> BiGRU (plus the features themselves) -> per-column scores over blank + alphabet"
     def __init__(self, n_classes:int, arch:str='resnet18', pretrained:bool=False, hidden:int=128, steps_per_column:int=2,
-                 skip:bool=True):
+                 skip:bool=True, dropout:float=0.):
         super().__init__()
         self.n_out, self.k, self.skip = n_classes + 1, steps_per_column, skip
         self.trunk = _timm(arch, pretrained, in_chans=1, features_only=True, out_indices=(4,))
@@ -46,12 +46,14 @@ class CTCReader(nn.Module):
         if blk.downsample is not None: blk.downsample[0].stride = (2, 1)
         ch = self.trunk.feature_info.channels()[-1]
         self.rnn = nn.GRU(ch, hidden, batch_first=True, bidirectional=True)
+        self.drop = nn.Dropout(dropout)  # no weights: models with and without it share a state dict
         self.head = nn.Linear(2*hidden + (ch if skip else 0), self.n_out * self.k)  # index 0 is the CTC blank
 
     def forward(self, x):
         f = self.trunk(x)[-1].mean(2).transpose(1, 2)  # (B, T, C): average over the remaining height
         y, _ = self.rnn(f)                             # (B, T, 2H)
         if getattr(self, 'skip', False): y = torch.cat([f, y], -1)  # models pickled before `skip` existed have none
+        if hasattr(self, 'drop'): y = self.drop(y)     # models pickled before `drop` existed have none
         y = self.head(y)                               # (B, T, k*(n_classes+1))
         return y.reshape(y.shape[0], -1, self.n_out)   # (B, k*T, n_classes+1): k steps per column
 
@@ -85,12 +87,12 @@ def seq_accuracy(alphabet:str):
 
 # %% ../nbs/02_model.ipynb #ec560c14
 def make_learner(dls, task:str='char', alphabet:str=ALPHABET, arch:str='resnet18', pretrained:bool=False,
-                 channels_last:bool=False, **kwargs) -> Learner:
-    "A fastai `Learner` for `task` ('char' or 'captcha') over `dls`"
+                 channels_last:bool=False, dropout:float=0., **kwargs) -> Learner:
+    "A fastai `Learner` for `task` ('char' or 'captcha') over `dls`; `dropout` before the reader's output layer"
     if task == 'char':
         model, loss, metrics = char_model(len(alphabet), arch, pretrained), CrossEntropyLossFlat(), [accuracy]
     elif task == 'captcha':
-        model, loss, metrics = CTCReader(len(alphabet), arch, pretrained), CTCLoss(), [seq_accuracy(alphabet)]
+        model, loss, metrics = CTCReader(len(alphabet), arch, pretrained, dropout=dropout), CTCLoss(), [seq_accuracy(alphabet)]
     else: raise ValueError(f"task must be 'char' or 'captcha', not {task!r}")
     if channels_last: model = model.to(memory_format=torch.channels_last)
     return Learner(dls, model, loss_func=loss, metrics=metrics, opt_func=partial(OptimWrapper, opt=torch.optim.Adam), **kwargs)
