@@ -57,7 +57,7 @@ def seed_everything(seed:int=42):
     except ImportError: return
     torch.manual_seed(seed)
 
-# %% ../nbs/00_core.ipynb #96cbad77
+# %% ../nbs/00_core.ipynb #a19b7847
 def usable_cpus() -> int:
     "CPUs this process may run on (its affinity mask where the OS has one), at least 1"
     try: return max(1, len(os.sched_getaffinity(0)))
