@@ -716,7 +716,7 @@ def _train_parser():
     for f in fields(TrainConfig):
         if f.name in ('executed_nb',): continue
         flags = [f'--{f.name.replace("_", "-")}'] + ([f'--{f.name}'] if '_' in f.name else [])
-        d = docs[f.name]['docment'] or ''
+        d = (docs[f.name]['docment'] or '').replace('%', '%%')  # argparse formats help with %
         if f.type in (bool, 'bool'): p.add_argument(*flags, dest=f.name, action='store_true', help=d)
         else:
             typ = f.type if f.type in (int, float) else {'int': int, 'float': float}.get(str(f.type), str)
