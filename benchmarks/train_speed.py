@@ -10,13 +10,12 @@ augmentation 03_train uses to the fastai side only.
 """
 import argparse
 import json
-import os
 import time
 
 import torch
 import torch.nn.functional as F
 
-from captcha_nb.core import ALPHABET, NORM_MEAN, NORM_STD, seed_everything
+from captcha_nb.core import ALPHABET, NORM_MEAN, NORM_STD, seed_everything, usable_cpus
 from captcha_nb.data import make_dls, synth_items
 from captcha_nb.model import char_model, make_learner
 
@@ -68,7 +67,7 @@ if __name__ == '__main__':
     ap.add_argument('--channels-last', type=int, default=0)
     ap.add_argument('--aug', type=int, default=0)
     a = ap.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(usable_cpus())  # as run_training does
     seed_everything(0)
     items = synth_items(a.bs * (a.batches + 4), seed=0, progress=False)
     res = dict(bs=a.bs, batches=a.batches, threads=torch.get_num_threads(), channels_last=bool(a.channels_last), aug=bool(a.aug))

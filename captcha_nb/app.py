@@ -10,6 +10,7 @@ import logging, os, shutil, signal, tempfile, threading
 from pathlib import Path
 from typing import Annotated
 from fastcore.script import call_parse
+from .core import usable_cpus
 from .export import read_spec
 from .serve import MAX_BODY, GuardedHttpProtocol, build_server
 
@@ -79,7 +80,7 @@ def captcha_serve(
         signal.signal(signal.SIGTERM, _on_sigterm(server))
         for s in specs:
             log.info('serving %s at %s: task %s, alphabet %s, input %sx%s, onnxruntime threads %s', s.path.resolve(),
-                     s.endpoint, s.task, s.alphabet, *s.size, threads or os.cpu_count())
+                     s.endpoint, s.task, s.alphabet, *s.size, threads or usable_cpus())
         log.info('prediction log %s; API key %s; http://%s:%d', log_path, 'required' if api_key else 'off', host, port)
         server.run(host=host, port=port, log_level=log_level.lower(), generate_client_file=False, num_api_servers=1,
                    access_log=False, http=GuardedHttpProtocol)  # limits on slow and oversized clients
