@@ -467,7 +467,7 @@ def evaluate(learn, items, task:str='char', alphabet:str=ALPHABET, min_len:int=N
     return score_texts(preds, [l for _, l in items], alphabet)
 
 # %% ../nbs/03_train.ipynb #53acb4bd
-TEMPERATURES = np.exp(np.linspace(0, np.log(8), 43))  # 1 to 8: soften only (see above)
+TEMPERATURES = np.exp(np.linspace(np.log(1/4), np.log(8), 61))  # 1/4 to 8, 1 included: sharpen or soften (see above)
 
 def fit_temperature(logits:torch.Tensor, labels:list, task:str='char', alphabet:str=ALPHABET, min_len:int=None, max_len:int=None) -> float:
     "The temperature whose confidences best predict correctness on held-out `logits` with true `labels`"
