@@ -469,7 +469,9 @@ def evaluate(learn, items, task:str='char', alphabet:str=ALPHABET, min_len:int=N
 # %% ../nbs/03_train.ipynb #53acb4bd
 TEMPERATURES = np.exp(np.linspace(np.log(1/4), np.log(8), 61))  # 1/4 to 8, 1 included: sharpen or soften (see above)
 
-def fit_temperature(logits:torch.Tensor, labels:list, task:str='char', alphabet:str=ALPHABET, min_len:int=None, max_len:int=None) -> float:
+def fit_temperature(logits:torch.Tensor, labels:list, task:str='char', alphabet:str=ALPHABET, min_len:int=None, max_len:int=None,
+                    sharpen:bool=True, # False: T >= 1 only, for validation images unlike the ones to be read (synthetic)
+                   ) -> float:
     "The temperature whose confidences best predict correctness on held-out `logits` with true `labels`"
     import torch.nn.functional as F
     logits = logits.float()
@@ -486,7 +488,9 @@ def fit_temperature(logits:torch.Tensor, labels:list, task:str='char', alphabet:
             return -F.ctc_loss(lp, targets, steps, lens, blank=0, reduction='none', zero_infinity=True)
         loss = [F.binary_cross_entropy(logp(t).exp().clamp(1e-6, 1 - 1e-6), right).item() for t in TEMPERATURES]
     prior = np.log(TEMPERATURES) ** 2 / (2 * len(labels))  # few images decide little: a validation split read perfectly must not sharpen T to the end of the grid
-    return round(float(TEMPERATURES[int(np.argmin(np.array(loss) + prior))]), 4)
+    cost = np.array(loss) + prior
+    if not sharpen: cost[TEMPERATURES < 1 - 1e-9] = np.inf
+    return round(float(TEMPERATURES[int(np.argmin(cost))]), 4)
 
 # %% ../nbs/03_train.ipynb #1f9c012e
 def git_commit() -> str:
@@ -657,7 +661,8 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     # (training_data puts the real validation images first: they are a prefix of splits['valid'])
     v_logits = item_logits(learn, splits['valid'])  # once: the fit and the validation scores share it
     fit_items = real['valid'] if real['valid'] and (len(real['valid']) >= 20 or len(real['valid']) == len(splits['valid'])) else splits['valid']
-    temperature = fit_temperature(v_logits[:len(fit_items)], [l for _, l in fit_items], cfg.task, cfg.alphabet, lo, hi)
+    temperature = fit_temperature(v_logits[:len(fit_items)], [l for _, l in fit_items], cfg.task, cfg.alphabet, lo, hi,
+                                  sharpen=fit_items is real['valid'])  # synthetic images read near perfectly say nothing of real ones
     score = lambda items: predict_items(learn, items, cfg.task, cfg.alphabet, min_len=lo, max_len=hi, temperature=temperature)
     right = lambda preds, items: [p == l for p, (_, l) in zip(preds, items)]
     test_items = splits['test']
