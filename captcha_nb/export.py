@@ -89,6 +89,7 @@ def onnx_session(path, threads:int=None, spin:bool=True):
     opts.intra_op_num_threads = threads or usable_cpus()
     opts.inter_op_num_threads = 1
     if not spin: opts.add_session_config_entry('session.intra_op.allow_spinning', '0')  # idle threads sleep
+    opts.add_session_config_entry('session.set_denormal_as_zero', '1')  # tiny numbers as zero: 16x faster for a reader that makes them (02_model)
     try: return ort.InferenceSession(str(path), opts, providers=['CPUExecutionProvider'])
     except Exception as e: raise ValueError(f'{path} is not a loadable ONNX model: {str(e)[:300]}') from None
 

@@ -20,6 +20,9 @@ from .core import *
 # %% auto #0
 __all__ = ['char_model', 'CTCReader', 'CTCLoss', 'decode_batch', 'seq_accuracy', 'make_learner']
 
+# %% ../nbs/02_model.ipynb #9db66e4d
+torch.set_flush_denormal(True)  # now, before torch starts its worker threads: they copy this thread's setting
+
 # %% ../nbs/02_model.ipynb #2bddc9dd
 def _timm(arch:str, pretrained:bool, **kw) -> nn.Module:
     "`timm.create_model` with a clear error when pretrained weights cannot be fetched"
