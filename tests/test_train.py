@@ -176,6 +176,17 @@ def test_sweep_runs_a_grid_and_compares(tmp_path):
     assert again.stdout.count('done already') == 2  # an interrupted or repeated sweep resumes
 
 
+def test_denormals_benchmark_measures_both_modes(tiny_captcha_model, tmp_path):
+    run = lambda d: subprocess.run([BIN/'python', 'benchmarks/denormals.py', d, '--seconds', '0.3'], capture_output=True, text=True,
+                                   cwd=BIN.parents[1])
+    r = run(tiny_captcha_model)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = last_json(r.stdout)
+    for k in ('torch_train_batches_per_s', 'onnx_batches_per_s'): assert set(res[k]) == {'keep', 'flush'} and min(res[k].values()) > 0, res
+    r = run(tmp_path)
+    assert r.returncode != 0 and 'no learner.pkl' in r.stderr
+
+
 # --- captcha-train: any labelled folder, one command -------------------------------------------------------
 
 def captcha_train(*args, cwd=None):
