@@ -19,11 +19,11 @@ from pathlib import Path
 TORCH = '''
 import sys, time, warnings; warnings.filterwarnings('ignore')
 import torch
-torch.set_flush_denormal(sys.argv[2] == 'flush')  # before any computation, so the worker threads copy it
-torch.set_num_threads(torch.get_num_threads())
 from fastai.learner import load_learner
-import captcha_nb.model  # flushes on import: undo it when measuring the slow path
-torch.set_flush_denormal(sys.argv[2] == 'flush')
+from captcha_nb.core import usable_cpus
+import captcha_nb.model  # flushes on import; the mode is set again below, still before any computation
+torch.set_flush_denormal(sys.argv[2] == 'flush')  # the worker threads, started later, copy it
+torch.set_num_threads(usable_cpus())  # as run_training does
 learn = load_learner(sys.argv[1], cpu=True); m = learn.model.train(); meta = getattr(learn, 'meta', {})
 x = torch.randn(32, 1, meta.get('input_height', 48), meta.get('input_width', 192))
 t, n = time.perf_counter(), 0

@@ -475,9 +475,10 @@ def fit_temperature(logits:torch.Tensor, labels:list, task:str='char', alphabet:
     "The temperature whose confidences best predict correctness on held-out `logits` with true `labels`"
     import torch.nn.functional as F
     logits = logits.float()
+    ts = TEMPERATURES if sharpen else TEMPERATURES[TEMPERATURES >= 1 - 1e-9]  # the grid's 1 may round below 1
     if task == 'char':
         y = torch.tensor([alphabet.index(l) for l in labels])
-        loss = [F.cross_entropy(logits / t, y).item() for t in TEMPERATURES]
+        loss = [F.cross_entropy(logits / t, y).item() for t in ts]
     else:
         texts, _ = read_logits(logits, task, alphabet, 1.0, min_len, max_len)  # the same texts at any temperature
         right = torch.tensor([p == l for p, l in zip(texts, labels)], dtype=torch.float32)
@@ -486,11 +487,9 @@ def fit_temperature(logits:torch.Tensor, labels:list, task:str='char', alphabet:
         def logp(t):  # log P(text read) of every image at temperature t
             lp = (logits / t).log_softmax(-1).transpose(0, 1)  # (T, B, K) for ctc_loss
             return -F.ctc_loss(lp, targets, steps, lens, blank=0, reduction='none', zero_infinity=True)
-        loss = [F.binary_cross_entropy(logp(t).exp().clamp(1e-6, 1 - 1e-6), right).item() for t in TEMPERATURES]
-    prior = np.log(TEMPERATURES) ** 2 / (2 * len(labels))  # few images decide little: a validation split read perfectly must not sharpen T to the end of the grid
-    cost = np.array(loss) + prior
-    if not sharpen: cost[TEMPERATURES < 1 - 1e-9] = np.inf
-    return round(float(TEMPERATURES[int(np.argmin(cost))]), 4)
+        loss = [F.binary_cross_entropy(logp(t).exp().clamp(1e-6, 1 - 1e-6), right).item() for t in ts]
+    prior = np.log(ts) ** 2 / (2 * len(labels))  # few images decide little: a validation split read perfectly must not sharpen T to the end of the grid
+    return round(float(ts[int(np.argmin(np.array(loss) + prior))]), 4)
 
 # %% ../nbs/03_train.ipynb #1f9c012e
 def git_commit() -> str:
