@@ -9,10 +9,10 @@ __all__ = ['PRECISIONS', 'TEMPERATURES', 'TrainConfig', 'dirs_of', 'project_root
            'infer_config', 'data_digest', 'training_data', 'PhaseTimer', 'WandbLogger', 'start_wandb', 'EpochPrinter',
            'TimeGuard', 'AnyDeviceMixedPrecision', 'pick_device', 'seconds_per_image', 'native_bf16',
            'channels_last_cpu', 'choose_precision', 'plan_epochs', 'FitToBudget', 'CPUDistributedDL',
-           'CPUDistributedTrainer', 'weights_digest', 'init_weights_from', 'WeightAverage', 'item_logits',
-           'read_logits', 'predict_items', 'evaluate', 'fit_temperature', 'git_commit', 'versions', 'device_name',
-           'plot_confusion', 'plot_reliability', 'worst_mistakes', 'reference_profile', 'save_samples', 'TrainResult',
-           'run_training', 'captcha_train']
+           'CPUDistributedTrainer', 'weights_digest', 'init_weights_from', 'item_logits', 'read_logits',
+           'predict_items', 'evaluate', 'fit_temperature', 'git_commit', 'versions', 'device_name', 'plot_confusion',
+           'plot_reliability', 'worst_mistakes', 'reference_profile', 'save_samples', 'TrainResult', 'run_training',
+           'captcha_train']
 
 # %% ../nbs/03_train.ipynb #9bc2db31
 import json, math, os, platform, subprocess, time
@@ -43,7 +43,6 @@ class TrainConfig:
     lr: float = 3e-3            # peak learning rate of the one-cycle schedule; 0 or None: fastai's lr_find suggestion
     wd: float = 0.01            # weight decay (fastai's default)
     dropout: float = 0.3        # dropout before a whole-CAPTCHA reader's output layer (0.3 read receita 73 % against 58 % without, 200 labels)
-    ema: float = 0.0            # > 0: validate and end with a moving average of the weights, decay at most ema (e.g. 0.99)
     bs: int = 64
     seed: int = 42
     valid_pct: float = 0.1      # share of the real images (else of the synthetic ones) that validates
@@ -83,8 +82,6 @@ class TrainConfig:
         for k in ('epochs', 'bs', 'seed', 'n_synth', 'real_repeat'): setattr(self, k, int(getattr(self, k)))
         self.minutes, self.wd, self.dropout = float(self.minutes or 0), float(self.wd or 0), float(self.dropout or 0)
         if not 0 <= self.dropout < 1: raise ValueError(f'dropout must be in [0, 1), not {self.dropout}')
-        self.ema = float(self.ema or 0)
-        if not 0 <= self.ema < 1: raise ValueError(f'ema must be in [0, 1), not {self.ema}')
         if self.case not in ('auto', *CASES): raise ValueError(f"case must be auto, keep or lower, not {self.case!r}")
         if self.precision not in PRECISIONS: raise ValueError(f'precision must be one of {PRECISIONS}, not {self.precision!r}')
         if self.device not in ('auto', 'cpu', 'cuda'): raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
@@ -445,24 +442,6 @@ def init_weights_from(model, src, alphabet:str=None) -> dict:
                 chars_from_source=''.join(c for c in mapped if c != '<blank>'),
                 chars_new=''.join(c for c in (alphabet or '') if c not in mapped))
 
-# %% ../nbs/03_train.ipynb #e54d2aba
-def _unwrap(model): return getattr(model, 'module', model)  # DDP wraps the model
-
-class WeightAverage(Callback):
-    "Validate with, and end training with, an exponential moving average of the weights (timm's `ModelEmaV3`, with warm-up)"
-    order = 60
-    def __init__(self, decay:float=0.99): self.decay = decay
-    def before_fit(self):
-        from timm.utils import ModelEmaV3
-        self.ema = ModelEmaV3(_unwrap(self.model), decay=self.decay, use_warmup=True)
-    def after_step(self): self.ema.update(_unwrap(self.model), step=self.train_iter + 1)
-    def _load(self, sd): _unwrap(self.model).load_state_dict(sd)
-    def before_validate(self):
-        self.live = {k: v.clone() for k, v in _unwrap(self.model).state_dict().items()}
-        self._load(self.ema.module.state_dict())
-    def after_validate(self): self._load(self.live)
-    def after_fit(self): self._load(self.ema.module.state_dict())
-
 # %% ../nbs/03_train.ipynb #40f4d4bb
 def item_logits(learn, items, bs:int=256) -> torch.Tensor:
     "Raw fp32 outputs of `learn` for `items` ((array, label) pairs)"
@@ -663,7 +642,6 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     timer = PhaseTimer()
     cbs = [timer, CSVLogger(fname=str((out/'history.csv').resolve()))] + ([WandbLogger(run)] if run else [])
     if cfg.minutes: cbs += [TimeGuard(plan['train_seconds'] * 1.25 + 30)] + [FitToBudget(plan['train_seconds'])] * (world == 1)  # ranks must agree on epoch sizes
-    if cfg.ema: cbs.append(WeightAverage(cfg.ema))
     if world > 1: cbs.append(CPUDistributedTrainer(sync_bn=False) if device.type == 'cpu' else DistributedTrainer(sync_bn=False))
     t0 = time.perf_counter()
     _fit(learn, epochs, lr, precision, cbs, progress, cfg.wd)
