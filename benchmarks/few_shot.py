@@ -65,9 +65,9 @@ def last_json(out: str) -> dict: return json.loads(out.strip().splitlines()[-1])
 
 
 def trust(res: dict) -> dict:
-    "How far the answers' confidence can be trusted (captcha-eval's calibration): ECE, and the most confident 90 %"
+    "How far the answers' confidence can be trusted (captcha-eval's calibration): ECE, its floor on this many answers, the most confident 90 %"
     cal = res.get('calibration') or {}
-    return dict(ece=cal.get('ece'), keep_90=cal.get('keep_90'))
+    return dict(ece=cal.get('ece'), ece_floor=cal.get('ece_floor'), keep_90=cal.get('keep_90'))
 
 
 def run(cmd, log: Path) -> str:

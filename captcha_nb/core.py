@@ -18,7 +18,7 @@ __all__ = ['ALPHABET', 'CHAR_SIZE', 'CAPTCHA_SIZE', 'TEXT_LEN', 'NORM_MEAN', 'NO
            'ImageTooLarge', 'NotAnImage', 'CorruptImage', 'load_image', 'letterbox', 'resize_gray', 'to_input',
            'softmax', 'ctc_greedy_decode', 'restrict_alphabet', 'ctc_decode', 'ctc_text_logprob', 'ctc_read',
            'check_case', 'fold_case', 'fold_alphabet', 'length_range', 'batch_features', 'image_features',
-           'score_texts', 'reliability_bins', 'calibration', 'image_files']
+           'score_texts', 'reliability_bins', 'ece_floor', 'calibration', 'image_files']
 
 # %% ../nbs/00_core.ipynb #c01534fe
 ALPHABET = '2345678abcdefgmnpwxy'  # default: the 20 classes of the Kaggle character crops
@@ -344,14 +344,22 @@ def reliability_bins(confs, correct, bins:int=10) -> list[dict]:
     return [dict(lo=i / bins, n=int((b == i).sum()), confidence=float(c[b == i].mean()), accuracy=float(ok[b == i].mean()))
             for i in range(bins) if (b == i).any()]
 
+def ece_floor(confs, bins:int=10, draws:int=200, seed:int=0) -> float:
+    "The ECE a perfectly calibrated reader would show with these confidences on this many answers: each answer right with probability its confidence"
+    c = np.asarray(confs, float)
+    in_bin = np.eye(bins)[np.clip((c * bins).astype(int), 0, bins - 1)]  # (answers, bins), as reliability_bins bins them
+    right = np.random.default_rng(seed).random((draws, len(c))) < c
+    return float((np.abs(right @ in_bin - c @ in_bin).sum(1) / len(c)).mean())  # per bin, |answers right - confidence summed|
+
 def calibration(confs, correct, bins:int=10, thresholds=THRESHOLDS, keep:float=0.9) -> dict:
-    "`ece`, accuracy and share kept at each confidence threshold, and the threshold that keeps `keep` of the answers"
+    "`ece` (and `ece_floor`, what sampling alone would give), accuracy and share kept at each confidence threshold, and the threshold that keeps `keep` of the answers"
     c, ok = np.asarray(confs, float), np.asarray(correct, bool)
     if not len(c): return dict(n=0)
     ece = sum(r['n'] * abs(r['confidence'] - r['accuracy']) for r in reliability_bins(c, ok, bins)) / len(c)
     at = lambda t: dict(threshold=round(float(t), 5), kept=round(float((c >= t).mean()), 4),
                         accuracy=round(float(ok[c >= t].mean()), 4) if (c >= t).any() else None)
     return dict(n=len(c), accuracy=round(float(ok.mean()), 4), mean_confidence=round(float(c.mean()), 4), ece=round(float(ece), 4),
+                ece_floor=round(ece_floor(c, bins), 4),
                 coverage=[at(t) for t in thresholds], **{f'keep_{round(keep * 100)}': at(np.sort(c)[::-1][max(0, int(round(keep * len(c))) - 1)])})
 
 # %% ../nbs/00_core.ipynb #2f31c0b2

@@ -49,7 +49,7 @@ def test_training_reports_calibration(tiny_char_model):
     assert m['fitted_on']['n'] > 0 and TEMPERATURES[0] <= m['temperature'] <= TEMPERATURES[-1]
     for split in ('valid', 'test'):
         c = m[split]
-        assert 0 <= c['ece'] <= 1 and [t['threshold'] for t in c['coverage']] == [0.5, 0.8, 0.9, 0.95, 0.99]
+        assert 0 <= c['ece'] <= 1 and 0 <= c['ece_floor'] <= 1 and [t['threshold'] for t in c['coverage']] == [0.5, 0.8, 0.9, 0.95, 0.99]
         assert abs(c['keep_90']['kept'] - 0.9) < 0.05
     assert (tiny_char_model/'reliability.png').stat().st_size > 5000
     assert OnnxReader(tiny_char_model/'model.onnx').temperature == m['temperature']
