@@ -348,8 +348,11 @@ def ece_floor(confs, bins:int=10, draws:int=200, seed:int=0) -> float:
     "The ECE a perfectly calibrated reader would show with these confidences on this many answers: each answer right with probability its confidence"
     c = np.asarray(confs, float)
     in_bin = np.eye(bins)[np.clip((c * bins).astype(int), 0, bins - 1)]  # (answers, bins), as reliability_bins bins them
-    right = np.random.default_rng(seed).random((draws, len(c))) < c
-    return float((np.abs(right @ in_bin - c @ in_bin).sum(1) / len(c)).mean())  # per bin, |answers right - confidence summed|
+    rng, gaps = np.random.default_rng(seed), []
+    for part in np.array_split(np.arange(draws), max(1, draws * len(c) // 1_000_000)):  # a million draws at a time: bounded memory
+        right = rng.random((len(part), len(c))) < c
+        gaps.append(np.abs(right @ in_bin - c @ in_bin).sum(1))  # per bin, |answers right - confidence summed|
+    return float(np.concatenate(gaps).mean() / len(c))
 
 def calibration(confs, correct, bins:int=10, thresholds=THRESHOLDS, keep:float=0.9) -> dict:
     "`ece` (and `ece_floor`, what sampling alone would give), accuracy and share kept at each confidence threshold, and the threshold that keeps `keep` of the answers"
