@@ -337,17 +337,19 @@ def score_texts(preds, truths, alphabet:str=None) -> dict:
 # %% ../nbs/00_core.ipynb #f26672a8
 THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99)
 
+def _bin_of(c:np.ndarray, bins:int) -> np.ndarray: return np.clip((c * bins).astype(int), 0, bins - 1)  # equal-width bins, 1.0 in the last
+
 def reliability_bins(confs, correct, bins:int=10) -> list[dict]:
     "Answers binned by confidence: share `n`, mean `confidence` and `accuracy` per non-empty bin"
     c, ok = np.asarray(confs, float), np.asarray(correct, float)
-    b = np.clip((c * bins).astype(int), 0, bins - 1)
+    b = _bin_of(c, bins)
     return [dict(lo=i / bins, n=int((b == i).sum()), confidence=float(c[b == i].mean()), accuracy=float(ok[b == i].mean()))
             for i in range(bins) if (b == i).any()]
 
 def ece_floor(confs, bins:int=10, draws:int=200, seed:int=0) -> float:
     "The ECE a perfectly calibrated reader would show with these confidences on this many answers: each answer right with probability its confidence"
     c = np.asarray(confs, float)
-    in_bin = np.eye(bins)[np.clip((c * bins).astype(int), 0, bins - 1)]  # (answers, bins), as reliability_bins bins them
+    in_bin = np.eye(bins)[_bin_of(c, bins)]  # (answers, bins), as reliability_bins bins them
     rng, gaps = np.random.default_rng(seed), []
     for part in np.array_split(np.arange(draws), max(1, draws * len(c) // 1_000_000)):  # a million draws at a time: bounded memory
         right = rng.random((len(part), len(c))) < c
