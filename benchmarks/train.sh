@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Reproduce a benchmark model: benchmarks/train.sh RECIPE OUT_DIR
+# Reproduce a benchmark model: benchmarks/train.sh RECIPE OUT_DIR [-p NAME VALUE ...]
 # Trains with the papermill notebook, exports ONNX (fp32 + int8) and leaves OUT_DIR/model.onnx, metrics.json,
 # export.json and the executed notebook. Real data is read from ../shared/data (override with SHARED=...).
+# Extra papermill parameters go last and win, e.g. -p exclude audit/label_issues.txt (a label audit's findings).
 #
 #   chars             real character crops (kaggle_chars) + synthetic crops
 #   chars-synth-only  synthetic crops only; real crops are scored at the end (eval_dirs), never trained on
@@ -42,7 +43,7 @@ esac
 
 start=$(date +%s)
 "$BIN/papermill" "$ROOT/nbs/03_train.ipynb" "$OUT/train.ipynb" --no-progress-bar \
-  "${P[@]}" -p out_dir "$OUT" -p wandb_mode "$WANDB_MODE" -p executed_nb "$OUT/train.ipynb"
+  "${P[@]}" "${@:3}" -p out_dir "$OUT" -p wandb_mode "$WANDB_MODE" -p executed_nb "$OUT/train.ipynb"
 "$BIN/captcha-export" "$OUT"
 echo "recipe $RECIPE done in $(( $(date +%s) - start ))s: $OUT/model.onnx"
 python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(json.dumps(dict(recipe=sys.argv[2], test=m['test'], eval={k: {kk: vv for kk, vv in v.items() if kk != 'per_class'} for k, v in m.get('eval', {}).items()}, train_s=m['timings']['train_s'])))" "$OUT/metrics.json" "$RECIPE"
