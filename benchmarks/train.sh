@@ -2,7 +2,8 @@
 # Reproduce a benchmark model: benchmarks/train.sh RECIPE OUT_DIR [-p NAME VALUE ...]
 # Trains with the papermill notebook, exports ONNX (fp32 + int8) and leaves OUT_DIR/model.onnx, metrics.json,
 # export.json and the executed notebook. Real data is read from ../shared/data (override with SHARED=...).
-# Extra papermill parameters go last and win, e.g. -p exclude audit/label_issues.txt (a label audit's findings).
+# Extra papermill parameters override the recipe's (out_dir, wandb_mode and executed_nb stay the script's),
+# e.g. -p exclude audit/label_issues.txt (a label audit's findings).
 #
 #   chars             real character crops (kaggle_chars) + synthetic crops
 #   chars-synth-only  synthetic crops only; real crops are scored at the end (eval_dirs), never trained on
