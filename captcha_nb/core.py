@@ -59,7 +59,8 @@ def seed_everything(seed:int=42):
 
 # %% ../nbs/00_core.ipynb #a19b7847
 def usable_cpus() -> int:
-    "CPUs this process may run on (its affinity mask where the OS has one), at least 1"
+    "CPUs this process may use: `OMP_NUM_THREADS` when set, else its affinity mask where the OS has one; at least 1"
+    if os.environ.get('OMP_NUM_THREADS', '').isdigit(): return max(1, int(os.environ['OMP_NUM_THREADS']))
     try: return max(1, len(os.sched_getaffinity(0)))
     except AttributeError: return os.cpu_count() or 1  # macOS and Windows have no affinity mask
 

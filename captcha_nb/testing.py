@@ -63,9 +63,14 @@ def start_server(models, # ONNX model paths, one per task
         except (urllib.error.URLError, ConnectionError, OSError): time.sleep(0.3)
     stop_server(p); raise TimeoutError(f'server not healthy after {timeout}s:\n{server_log(p)[-3000:]}')
 
-def server_log(p:subprocess.Popen) -> str:
+def server_log(p:subprocess.Popen,
+               wait_for:str=None, # wait until this text is in the log (a request's log line trails its response)
+               timeout:float=10, # seconds to wait for it at most
+              ) -> str:
     "What a server started by `start_server` has printed so far"
-    return Path(p.log_path).read_text(errors='replace')
+    log, t0 = Path(p.log_path), time.time()
+    while wait_for and wait_for not in log.read_text(errors='replace') and time.time() - t0 < timeout: time.sleep(0.1)
+    return log.read_text(errors='replace')
 
 def stop_server(p:subprocess.Popen, sig:int=None, timeout:float=20) -> int:
     "Stop a server from `start_server` and all its processes (SIGTERM, then SIGKILL); returns its exit code"

@@ -55,14 +55,29 @@ def train_tiny(out_dir: Path, task: str = 'char', seed: int = 42, extra=()) -> P
     return out_dir
 
 
-@pytest.fixture(scope='session')
-def tiny_char_model(tmp_path_factory) -> Path:
-    "A tiny character model trained by papermill and exported (learner.pkl, model.onnx, model.int8.onnx)"
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    "`make(folder)` once per test session, however many pytest-xdist workers ask (the first one makes it, the others wait)"
+    from filelock import FileLock
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'): root = root.parent  # shared by the workers of this session
+    d, done = root/name, root/f'{name}.done'
+    with FileLock(str(root/f'{name}.lock')):
+        if not done.exists(): make(d); done.touch()
+    return d
+
+
+def train_and_export(d: Path, task: str, *export_args, extra=()) -> Path:
     import subprocess
-    d = train_tiny(tmp_path_factory.mktemp('tiny_char'))
-    r = subprocess.run([str(BIN/'captcha-export'), str(d)], capture_output=True, text=True)
+    train_tiny(d, task=task, extra=extra)
+    r = subprocess.run([str(BIN/'captcha-export'), str(d), *export_args], capture_output=True, text=True)
     if r.returncode: raise AssertionError(f'captcha-export failed:\n{r.stdout}\n{r.stderr}')
     return d
+
+
+@pytest.fixture(scope='session')
+def tiny_char_model(tmp_path_factory) -> Path:
+    "A tiny character model trained by papermill, logged to an offline W&B run and exported (learner.pkl, model.onnx, model.int8.onnx)"
+    return made_once(tmp_path_factory, 'tiny_char', lambda d: train_and_export(d, 'char', extra=['-p', 'wandb_mode', 'offline']))
 
 
 @pytest.fixture(scope='session')
@@ -75,11 +90,7 @@ def char_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope='session')
 def tiny_captcha_model(tmp_path_factory) -> Path:
     "A tiny whole-CAPTCHA (CTC) model trained by papermill and exported"
-    import subprocess
-    d = train_tiny(tmp_path_factory.mktemp('tiny_captcha'), task='captcha')
-    r = subprocess.run([str(BIN/'captcha-export'), str(d), '--no-int8'], capture_output=True, text=True)
-    if r.returncode: raise AssertionError(f'captcha-export failed:\n{r.stdout}\n{r.stderr}')
-    return d
+    return made_once(tmp_path_factory, 'tiny_captcha', lambda d: train_and_export(d, 'captcha', '--no-int8'))
 
 
 def write_captchas(folder: Path, n: int = 40, alphabet: str = '0123456789', lengths=(4, 6), seed: int = 3) -> Path:

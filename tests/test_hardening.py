@@ -58,7 +58,7 @@ def test_metrics_stay_bounded_whatever_the_paths(server):
 def test_access_log_lines_cannot_be_forged(server):
     proc, url = server
     requests.get(url + '/%0A2099-01-01 INFO forged%1B[31m' + 'x' * 5000)
-    log = server_log(proc)
+    log = server_log(proc, wait_for='forged')
     assert 'forged' in log and '\n2099-01-01 INFO forged' not in log and '\x1b' not in log
     line = next(line for line in log.splitlines() if 'forged' in line)
     assert '\\n2099' in line and '\\x1b' in line and len(line) < 600, line[:300]

@@ -105,7 +105,7 @@ def test_prediction_log_failure_keeps_serving(tiny_char_model, tmp_path, char_fo
             assert r.status_code == 200 and 'label' in r.json()
         m = [line for line in requests.get(f'{url}/metrics').text.splitlines() if line.startswith('captcha_prediction_log_errors_total')]
         assert m and float(m[0].split()[-1]) >= 3
-        assert 'prediction log write failed' in server_log(proc)
+        assert 'prediction log write failed' in server_log(proc, wait_for='prediction log write failed')
     finally: stop_server(proc)
 
 
