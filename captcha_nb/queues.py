@@ -44,9 +44,13 @@ class SupervisedLitServer(ls.LitServer):
     # LitServe 0.2.19 watches only its inference workers: after kill -9 of the uvicorn child the main process
     # kept the listening socket, so connections were accepted and never answered (no upstream issue found)
     died, grace_s = None, 10  # LitServe waits 30 s for in-flight requests, which a dead worker never answers
+    stopping = False  # set once a shutdown has begun: a SIGTERM then leaves the (closing) manager alone
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.uvicorn_graceful_timeout = self.grace_s
+    def _perform_graceful_shutdown(self, *args, **kwargs):
+        self.stopping = True
+        super()._perform_graceful_shutdown(*args, **kwargs)
     def _start_worker_monitoring(self, manager, uvicorn_workers):
         super()._start_worker_monitoring(manager, uvicorn_workers)
         def watch():
@@ -56,7 +60,7 @@ class SupervisedLitServer(ls.LitServer):
                     if isinstance(w, mp.process.BaseProcess) and not w.is_alive():
                         if w.exitcode not in (0, -signal.SIGTERM): self.died = f'{w.name} (pid {w.pid}, exit code {w.exitcode})'
                         log.error('process %s exited (code %s): shutting down', w.name, w.exitcode)
-                        self._shutdown_event.set(); return  # run() wakes up and shuts everything down
+                        self.stopping = True; self._shutdown_event.set(); return  # run() wakes up and shuts everything down
                 time.sleep(0.5)
         threading.Thread(target=watch, daemon=True, name='captcha-http-watch').start()
 

@@ -14,7 +14,13 @@ def pytest_addoption(parser):
     parser.addoption('--runslow', action='store_true', default=False, help='run tests marked slow')
 
 
+# Training runs (papermill, captcha-train, the few-shot benchmark) take up to a minute each: run them first, so that
+# with pytest-xdist no worker ends the session alone on one while the other has nothing left to do
+LONG_FIRST = ('test_train.py', 'test_few_shot.py')
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.path.name not in LONG_FIRST)  # stable: file order otherwise
     if config.getoption('--runslow'): return
     skip = pytest.mark.skip(reason='slow: run with --runslow (or SLOW=1 tools/test.sh)')
     for item in items:
