@@ -3,7 +3,9 @@ SHELL := /bin/bash
 VENV  := .venv
 BIN   := $(VENV)/bin
 PY    := $(BIN)/python
-STAMP := $(VENV)/.installed
+# the install is redone when pyproject.toml or constraints.txt change in content: nbdev-export rewrites pyproject.toml,
+# unchanged, on every run (make test runs it), which a timestamp would take for a change and reinstall
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d" " -f1)
 PIP_VERSION := 26.3
 
 # Main job defaults (override: make run N_SYNTH=5000 EPOCHS=2 READER_MINUTES=4). READER_MINUTES=13 against 8: the
@@ -31,12 +33,12 @@ help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 install: $(STAMP)  ## create .venv with the pinned set, the package (editable, dev extras) and the python3 kernel
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP):
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (captcha_nb)" >/dev/null
-	touch $@
+	rm -f $(VENV)/.installed*; touch $@
 
 run: install  ## the main job: synthetic data -> character model + general CAPTCHA reader -> ONNX -> LitServe on 127.0.0.1:$(PORT)
 	@$(TIMED) --reset

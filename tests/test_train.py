@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import BIN, train_tiny, write_captchas
+from conftest import BIN, ROOT, train_tiny, write_captchas
 
 
 def last_json(out: str) -> dict: return json.loads(out.strip().splitlines()[-1])
@@ -223,19 +223,23 @@ def image_files_of(folder):
 
 
 @pytest.mark.parametrize('case', ['missing folder', 'only broken files', 'one image', 'no out dir'])
-def test_captcha_train_bad_folders_fail_clearly(tmp_path, case):
+def test_captcha_train_bad_folders_fail_clearly(tmp_path, case, capsys):
     folder = tmp_path/'caps'
     if case == 'only broken files':
         folder.mkdir(); (folder/'abcd.png').write_bytes(b'x'); (folder/'efgh.png').write_bytes(b'')
     if case == 'one image': write_captchas(folder, n=1)
     args = ['--real-dirs', folder if case != 'missing folder' else tmp_path/'nope'] + ([] if case == 'no out dir' else ['--out-dir', tmp_path/'out'])
-    r = captcha_train(*args, '--epochs', '1', '--wandb-mode', 'disabled', '--quiet')
-    assert r.returncode != 0 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    # the command's own function, in this process (a subprocess would spend 5 s importing torch to print one line);
+    # SystemExit carries what Python prints on exit, argparse writes its usage error to stderr itself
+    from captcha_nb.train import captcha_train as command
+    with pytest.raises(SystemExit) as e: command([*map(str, args), '--epochs', '1', '--wandb-mode', 'disabled', '--quiet'])
+    err = capsys.readouterr().err + (e.value.code if isinstance(e.value.code, str) else '')
+    assert e.value.code not in (0, None) and 'Traceback' not in err, err[-2000:]
     want = {'missing folder': 'captcha-train: not a folder', 'only broken files': 'no readable image',
             'one image': 'not enough data to train', 'no out dir': 'required: --out-dir'}[case]
-    assert want in r.stderr, r.stderr
-    if case == 'only broken files': assert 'abcd.png' in r.stderr
-    if case == 'one image': assert '.png' in r.stderr  # names the file
+    assert want in err, err
+    if case == 'only broken files': assert 'abcd.png' in err
+    if case == 'one image': assert '.png' in err  # names the file
 
 
 def test_captcha_train_fine_tunes_from_another_model(tiny_captcha_model, tmp_path):
@@ -248,26 +252,30 @@ def test_captcha_train_fine_tunes_from_another_model(tiny_captcha_model, tmp_pat
     assert init['chars_from_source'] == '0123456789' and init['chars_new'] == '' and 'head.weight' not in init['new']
 
 
-def test_papermill_paths_are_relative_to_the_repository(tmp_path):
-    "Run from another folder, a relative out_dir still lands in the repository (not beside the working directory)"
+@pytest.fixture(scope='module')
+def digits_run_elsewhere(tmp_path_factory):
+    "papermill as a user types it from another folder: a digits-only alphabet (-r) and a relative out_dir; one run for two tests"
     import shutil
     import uuid
-    rel = f'models/test-cwd-{uuid.uuid4().hex[:8]}'
-    root = BIN.parents[1]
-    try:
-        r = subprocess.run([BIN/'papermill', root/'nbs'/'03_train.ipynb', tmp_path/'t.ipynb', '--no-progress-bar', '-p', 'n_synth', '100',
-                            '-p', 'epochs', '1', '-p', 'out_dir', rel, '-p', 'wandb_mode', 'disabled'], capture_output=True, text=True, cwd=tmp_path)
-        assert r.returncode == 0, r.stderr[-3000:]
-        assert (root/rel/'metrics.json').exists() and not (tmp_path/rel).exists()
-    finally: shutil.rmtree(root/rel, ignore_errors=True)
+    rel, cwd = f'models/test-cwd-{uuid.uuid4().hex[:8]}', tmp_path_factory.mktemp('elsewhere')
+    base = [BIN/'papermill', ROOT/'nbs'/'03_train.ipynb', cwd/'t.ipynb', '--no-progress-bar', '-p', 'task', 'captcha', '-p', 'n_synth', '64',
+            '-p', 'epochs', '1', '-p', 'out_dir', rel, '-p', 'wandb_mode', 'disabled', '-p', 'text_len', '4']
+    bad = subprocess.run(base + ['-p', 'alphabet', '0123456789'], capture_output=True, text=True, cwd=cwd)
+    good = subprocess.run(base + ['-r', 'alphabet', '0123456789'], capture_output=True, text=True, cwd=cwd)
+    yield bad, good, ROOT/rel, cwd/rel
+    shutil.rmtree(ROOT/rel, ignore_errors=True)
 
 
-def test_papermill_digit_alphabet_needs_raw_parameter(tmp_path):
-    "-p reads 0123456789 as a number: the run says to use -r, and -r works"
-    base = [BIN/'papermill', 'nbs/03_train.ipynb', tmp_path/'t.ipynb', '--no-progress-bar', '-p', 'task', 'captcha', '-p', 'n_synth', '64',
-            '-p', 'epochs', '1', '-p', 'out_dir', tmp_path/'out', '-p', 'wandb_mode', 'disabled', '-p', 'text_len', '4']
-    bad = subprocess.run(base + ['-p', 'alphabet', '0123456789'], capture_output=True, text=True, cwd=BIN.parents[1])
-    assert bad.returncode != 0 and '-r alphabet 0123456789' in bad.stdout + bad.stderr
-    good = subprocess.run(base + ['-r', 'alphabet', '0123456789'], capture_output=True, text=True, cwd=BIN.parents[1])
+def test_papermill_paths_are_relative_to_the_repository(digits_run_elsewhere):
+    "Run from another folder, a relative out_dir still lands in the repository (not beside the working directory)"
+    _, good, in_repo, beside = digits_run_elsewhere
     assert good.returncode == 0, good.stderr[-3000:]
-    assert json.loads((tmp_path/'out'/'metrics.json').read_text())['params']['alphabet'] == '0123456789'
+    assert (in_repo/'metrics.json').exists() and not beside.exists()
+
+
+def test_papermill_digit_alphabet_needs_raw_parameter(digits_run_elsewhere):
+    "-p reads 0123456789 as a number: the run says to use -r, and -r works"
+    bad, good, in_repo, _ = digits_run_elsewhere
+    assert bad.returncode != 0 and '-r alphabet 0123456789' in bad.stdout + bad.stderr
+    assert good.returncode == 0, good.stderr[-3000:]
+    assert json.loads((in_repo/'metrics.json').read_text())['params']['alphabet'] == '0123456789'

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Every test, in the order that fails fastest: nbdev sync, README sync, ruff, notebooks (nbdev-test), pytest.
 # Line coverage of captcha_nb/ is measured over the notebooks and pytest together (subprocesses included).
-# Usage: tools/test.sh [extra pytest args]   (SLOW=1 also runs slow notebook cells and slow tests)
+# Usage: tools/test.sh [extra pytest args]   (SLOW=1 also runs slow notebook cells and slow tests; TEST_WORKERS=N)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 BIN=.venv/bin
 export PATH="$PWD/$BIN:$PATH"  # the tools make install puts in the venv (hadolint, captcha-*)
 export DVC_NO_ANALYTICS=1 WANDB_MODE=offline WANDB_SILENT=true PYTHONHASHSEED=0
 export COVERAGE_RCFILE="$PWD/pyproject.toml"
-# notebooks and pytest run two at a time: one thread per training or model, or their thread pools fight over the
+# notebooks and tests run several at a time: one thread per training or model, or their thread pools fight over the
 # cores (measured: at two threads each, the sweep test took 240 s against 34 s alone)
 export OMP_NUM_THREADS=1
+# one worker more than the cores (at most 6): tests spend a fifth of their time waiting on servers and subprocesses
+# (measured on 2 cores, under coverage: pytest 469 s with 3 workers, 495-503 s with 2). TEST_WORKERS=0: one process
+cores=$(nproc); workers=${TEST_WORKERS:-$(( cores + 1 < 6 ? cores + 1 : 6 ))}
 failed=()
 step() { echo; echo "=== $1"; }
 
@@ -33,12 +36,11 @@ $BIN/coverage erase
 step "nbdev-test (notebooks; slow cells skipped unless SLOW=1)"
 flags=(); [ "${SLOW:-0}" = 1 ] && flags=(--flags slow)
 # every notebook runs alone (the test kit, captcha_nb.testing, makes what one needs), so all run in parallel
-$BIN/coverage run $BIN/nbdev-test --n-workers 2 --timing "${flags[@]}" || failed+=("nbdev-test")
+$BIN/coverage run $BIN/nbdev-test --n-workers "$(( workers > 0 ? workers : 1 ))" --timing "${flags[@]}" || failed+=("nbdev-test")
 
 step "pytest"
 slow=(); [ "${SLOW:-0}" = 1 ] && slow=(--runslow)
-# pytest-xdist workers fill the cores (alone, pytest keeps one busy while the other waits on servers and subprocesses)
-$BIN/coverage run -m pytest -n "${PYTEST_WORKERS:-auto}" --maxprocesses 4 --dist worksteal "${slow[@]}" "$@" 2>&1 | tee .pytest.log
+$BIN/coverage run -m pytest -n "$workers" --dist worksteal "${slow[@]}" "$@" 2>&1 | tee .pytest.log
 [ "${PIPESTATUS[0]}" = 0 ] || failed+=("pytest")
 
 step "coverage of captcha_nb/ (notebooks + pytest)"
