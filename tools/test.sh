@@ -13,7 +13,8 @@ export COVERAGE_RCFILE="$PWD/pyproject.toml"
 export OMP_NUM_THREADS=1
 # one worker more than the cores (at most 6): tests spend a fifth of their time waiting on servers and subprocesses
 # (measured on 2 cores, under coverage: pytest 469 s with 3 workers, 495-503 s with 2). TEST_WORKERS=0: one process
-cores=$(nproc); workers=${TEST_WORKERS:-$(( cores + 1 < 6 ? cores + 1 : 6 ))}
+cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # GNU nproc would answer OMP_NUM_THREADS
+workers=${TEST_WORKERS:-$(( cores + 1 < 6 ? cores + 1 : 6 ))}
 failed=()
 step() { echo; echo "=== $1"; }
 
