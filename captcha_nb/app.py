@@ -30,7 +30,6 @@ def _on_sigterm(server):
     def handler(signum, frame):
         if getattr(server, 'stopping', False): return log.info('SIGTERM: already shutting down')  # its manager may be gone
         log.info('SIGTERM: shutting down')
-        server.stopping = True
         ev = getattr(server, '_shutdown_event', None)
         if ev is None: raise KeyboardInterrupt('SIGTERM')
         threading.Thread(target=ev.set, daemon=True).start()  # not here: the interrupted main thread may hold its lock
