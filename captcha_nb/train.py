@@ -304,14 +304,16 @@ def pick_device(device:str='auto') -> torch.device:
     return torch.device('cuda' if device == 'cuda' or (device == 'auto' and torch.cuda.is_available()) else 'cpu')
 
 # %% ../nbs/03_train.ipynb #387082de
-def seconds_per_image(learn, precision:str='fp32', n_batches:int=6, warmup:int=3) -> float:
-    "Measured seconds per training image of `learn` here (batch augmentation, forward, backward), its weights left as they were"
+def seconds_per_image(learn, precision:str='fp32', n_batches:int=6, warmup:int|None=None, max_seconds:float=math.inf) -> float:
+    "Measured seconds per training image of `learn` here (batch augmentation, forward, backward), its weights left as they were: `n_batches` after `warmup`, fewer (two at least) once `max_seconds` are spent"
     import copy
     model, dl = learn.model, learn.dls.train
     model.to(learn.dls.device).train()
     state = copy.deepcopy(model.state_dict())  # batch norm statistics move in train mode: put them back
     amp = torch.autocast(learn.dls.device.type, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16,
                          enabled=precision in ('bf16', 'fp16'))
+    # a GPU builds its kernels over the first batches; on a CPU only the first was slow (by 10 %, on two readers)
+    if warmup is None: warmup = 3 if learn.dls.device.type == 'cuda' else 1
     times, n = [], 0
     it = iter(dl)
     for i in range(n_batches + warmup):
@@ -321,7 +323,8 @@ def seconds_per_image(learn, precision:str='fp32', n_batches:int=6, warmup:int=3
         with amp: loss = learn.loss_func(model(xb).float(), yb)
         loss.backward(); model.zero_grad(set_to_none=True)
         if learn.dls.device.type == 'cuda': torch.cuda.synchronize()
-        if i >= warmup: times.append(time.perf_counter() - t); n += len(xb)  # the first batches build the kernels
+        if i >= warmup: times.append(time.perf_counter() - t); n += len(xb)
+        if len(times) >= 2 and sum(times) >= max_seconds: break
     model.load_state_dict(state)
     return sum(times) / max(1, n)  # the optimiser step (4 % in PhaseTimer) is about what the first batches still lose
 
@@ -334,14 +337,15 @@ def channels_last_cpu(device) -> bool:
     "Channels-last weights where a CPU trains in bf16: 20 % faster there; in fp32 they were slower"
     return device.type == 'cpu' and native_bf16()
 
-def choose_precision(learn, precision:str='auto') -> tuple[str, float]:
-    "(precision, seconds per image): `auto` is fp16 on a GPU, bf16 on a CPU with native bfloat16, else fp32"
+def choose_precision(learn, precision:str='auto', budget:float=0) -> tuple[str, float]:
+    "(precision, seconds per image): `auto` is fp16 on a GPU, bf16 on a CPU with native bfloat16, else fp32. The speed is measured for at most 2 % of a `budget` (seconds); with none, one batch only shows that the precision trains"
+    measure = lambda p: (seconds_per_image(learn, p, max_seconds=budget / 50) if budget else seconds_per_image(learn, p, n_batches=1, warmup=0))
     auto = precision == 'auto'  # decided by the hardware, not by a timing: a run is the same on a busy machine
     if auto: precision = 'fp16' if learn.dls.device.type == 'cuda' else 'bf16' if native_bf16() else 'fp32'
-    try: return precision, seconds_per_image(learn, precision)
+    try: return precision, measure(precision)
     except RuntimeError:
         if not (auto and precision == 'bf16'): raise
-        return 'fp32', seconds_per_image(learn, 'fp32')  # no bfloat16 kernel for some layer on this CPU
+        return 'fp32', measure('fp32')  # no bfloat16 kernel for some layer on this CPU
 
 # %% ../nbs/03_train.ipynb #46741b90
 def plan_epochs(seconds:float, s_per_image:float, n_train:int, n_valid:int, max_epochs:int=30, min_epochs:int=8) -> tuple[int, int, int|None]:
@@ -625,7 +629,7 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     if init: _say(progress, f"init_from {init['source']}: {init['loaded']} tensors; output rows kept for {init['chars_from_source'] or 'no character'}"
                   + (f", new for {init['chars_new']}" if init['chars_new'] else ''))
     lr = cfg.lr or float(learn.lr_find(show_plot=False).valley)
-    precision, s_img = choose_precision(learn, cfg.precision)
+    precision, s_img = choose_precision(learn, cfg.precision, cfg.minutes * 60)
     epochs, repeat, plan = cfg.epochs, 1, None
     if cfg.minutes:  # what is left of the budget, less the scoring and saving after training, goes to training
         n_after = len(splits['test']) + len(splits['valid']) + 500 + sum(len(image_files(d)) for d in dirs_of(cfg.eval_dirs))
