@@ -361,8 +361,8 @@ def captcha_export(
     print(json.dumps(rep))
 
 # %% ../nbs/04_export.ipynb #b2512573
-def evaluate_folder(model, data_dir, alphabet:str=None, length=None, min_confidence:float=None) -> dict:
-    "`score_texts` and `calibration` of `model` (OnnxReader or Learner) on a labelled folder, plus what could not be scored; `alphabet` and `length` are decoding hints"
+def evaluate_folder(model, data_dir, alphabet:str=None, length=None, min_confidence:float=None, per_image:bool=False) -> dict:
+    "`score_texts` and `calibration` of `model` (OnnxReader or Learner) on a labelled folder, plus what could not be scored; `alphabet` and `length` are decoding hints; `per_image` adds each file's reading"
     from captcha_nb.data import import_folder, detect_task
     task, reads, _ = model_task(model)
     folder_task = detect_task(image_files(data_dir))
@@ -375,6 +375,7 @@ def evaluate_folder(model, data_dir, alphabet:str=None, length=None, min_confide
     res['calibration'] = calibration(confs, right, thresholds=THRESHOLDS + ((min_confidence,) if min_confidence is not None else ()))
     if min_confidence is not None: res['at_min_confidence'] = res['calibration']['coverage'][-1]
     res['skipped'] = {k: len(v) for k, v in ls.problems.items() if k != 'resized'}
+    if per_image: res['per_image'] = [dict(file=p.name, label=l, read=r, confidence=c) for p, l, r, c in zip(ls.paths, ls.labels, preds, confs)]
     return res
 
 @call_parse
