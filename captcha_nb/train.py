@@ -449,7 +449,8 @@ def init_weights_from(model, src, alphabet:str=None) -> dict:
 # %% ../nbs/03_train.ipynb #40f4d4bb
 def item_logits(learn, items, bs:int=256) -> torch.Tensor:
     "Raw fp32 outputs of `learn` for `items` ((array, label) pairs)"
-    logits, _ = learn.get_preds(dl=learn.dls.test_dl(items, with_labels=True, bs=bs), act=lambda x: x)
+    with learn.no_bar():  # a bar per scoring pass is noise, and it broke `captcha-train --quiet`'s one line
+        logits, _ = learn.get_preds(dl=learn.dls.test_dl(items, with_labels=True, bs=bs), act=lambda x: x)
     return logits.float()
 
 def read_logits(logits:torch.Tensor, task:str='char', alphabet:str=ALPHABET, temperature:float=1.0, min_len:int=None, max_len:int=None):
@@ -595,7 +596,7 @@ def _fit(learn, epochs:int, lr:float, precision:str, cbs:list, progress:bool, wd
     from fastprogress.fastprogress import IN_NOTEBOOK
     amp = [AnyDeviceMixedPrecision(precision)] if precision in ('bf16', 'fp16') else []
     printer = [EpochPrinter()] if progress and IN_NOTEBOOK else []  # a plain line per epoch for papermill --log-output
-    with (nullcontext() if progress else learn.no_bar()):
+    with (nullcontext() if progress else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):  # quiet: no bar, no metrics list
         learn.fit_one_cycle(epochs, lr, wd=wd, cbs=cbs + amp + printer)
 
 # %% ../nbs/03_train.ipynb #e47964f2

@@ -248,6 +248,7 @@ def test_captcha_train_fine_tunes_from_another_model(tiny_captcha_model, tmp_pat
     r = captcha_train('--real-dirs', write_captchas(tmp_path/'caps', n=24), '--out-dir', out, '--init-from', tiny_captcha_model,
                       '--epochs', '1', '--wandb-mode', 'disabled', '--quiet')
     assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count('\n') == 1 and '█' not in r.stdout + r.stderr, r.stdout  # --quiet: the result line, no bar or metrics list
     init = json.loads((out/'metrics.json').read_text())['init']
     assert init['chars_from_source'] == '0123456789' and init['chars_new'] == '' and 'head.weight' not in init['new']
 
