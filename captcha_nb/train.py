@@ -304,7 +304,7 @@ def pick_device(device:str='auto') -> torch.device:
     return torch.device('cuda' if device == 'cuda' or (device == 'auto' and torch.cuda.is_available()) else 'cpu')
 
 # %% ../nbs/03_train.ipynb #387082de
-def seconds_per_image(learn, precision:str='fp32', n_batches:int=6, warmup:int|None=None, max_seconds:float=math.inf) -> float:
+def seconds_per_image(learn, precision:str='fp32', n_batches:int=6, warmup:int=3, max_seconds:float=math.inf) -> float:
     "Measured seconds per training image of `learn` here (batch augmentation, forward, backward), its weights left as they were: `n_batches` after `warmup`, fewer (two at least) once `max_seconds` are spent"
     import copy
     model, dl = learn.model, learn.dls.train
@@ -312,8 +312,6 @@ def seconds_per_image(learn, precision:str='fp32', n_batches:int=6, warmup:int|N
     state = copy.deepcopy(model.state_dict())  # batch norm statistics move in train mode: put them back
     amp = torch.autocast(learn.dls.device.type, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16,
                          enabled=precision in ('bf16', 'fp16'))
-    # a GPU builds its kernels over the first batches; on a CPU only the first was slow (by 10 %, on two readers)
-    if warmup is None: warmup = 3 if learn.dls.device.type == 'cuda' else 1
     times, n = [], 0
     it = iter(dl)
     for i in range(n_batches + warmup):
@@ -323,7 +321,7 @@ def seconds_per_image(learn, precision:str='fp32', n_batches:int=6, warmup:int|N
         with amp: loss = learn.loss_func(model(xb).float(), yb)
         loss.backward(); model.zero_grad(set_to_none=True)
         if learn.dls.device.type == 'cuda': torch.cuda.synchronize()
-        if i >= warmup: times.append(time.perf_counter() - t); n += len(xb)
+        if i >= warmup: times.append(time.perf_counter() - t); n += len(xb)  # the first batches build the kernels
         if len(times) >= 2 and sum(times) >= max_seconds: break
     model.load_state_dict(state)
     return sum(times) / max(1, n)  # the optimiser step (4 % in PhaseTimer) is about what the first batches still lose
