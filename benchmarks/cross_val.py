@@ -39,15 +39,17 @@ def part_of(f: Path, task: str, folds: int) -> int:
 
 
 def config_values(pairs) -> dict:
-    "NAME=VALUE pairs as `TrainConfig` values of the field's type"
-    from captcha_nb.train import TrainConfig
-    types = {f.name: type(f.default) for f in fields(TrainConfig)}
-    out = {}
+    "NAME=VALUE pairs as `TrainConfig` values, typed by `captcha-train`'s own parser"
+    from captcha_nb.train import TrainConfig, _train_parser
+    kinds = {f.name: f.type in (bool, 'bool') for f in fields(TrainConfig)}
+    argv, names = ['--out-dir', '-'], []
     for pair in pairs:
         name, sep, value = pair.partition('=')
-        if not sep or name not in types: raise SystemExit(f'--set {pair}: expected NAME=VALUE with NAME one of {sorted(types)}')
-        out[name] = value.lower() in ('1', 'true', 'yes') if types[name] is bool else types[name](value)
-    return out
+        if not sep or name not in kinds: raise SystemExit(f'--set {pair}: expected NAME=VALUE with NAME one of {sorted(kinds)}')
+        names.append(name)
+        argv += ([f'--{name}'] if value.lower() in ('1', 'true', 'yes') else []) if kinds[name] else [f'--{name}', value]
+    given = vars(_train_parser().parse_args(argv))
+    return {n: given[n] for n in names}
 
 
 def summary(rows: list[dict], listed: set[str]) -> dict:
