@@ -337,13 +337,13 @@ def channels_last_cpu(device) -> bool:
 
 def choose_precision(learn, precision:str='auto', budget:float=0) -> tuple[str, float]:
     "(precision, seconds per image): `auto` is fp16 on a GPU, bf16 on a CPU with native bfloat16, else fp32. The speed is measured for at most 2 % of a `budget` (seconds); with none, one batch only shows that the precision trains"
-    measure = lambda p: (seconds_per_image(learn, p, max_seconds=budget / 50) if budget else seconds_per_image(learn, p, n_batches=1, warmup=0))
+    how = dict(max_seconds=budget / 50) if budget else dict(n_batches=1, warmup=0)
     auto = precision == 'auto'  # decided by the hardware, not by a timing: a run is the same on a busy machine
     if auto: precision = 'fp16' if learn.dls.device.type == 'cuda' else 'bf16' if native_bf16() else 'fp32'
-    try: return precision, measure(precision)
+    try: return precision, seconds_per_image(learn, precision, **how)
     except RuntimeError:
         if not (auto and precision == 'bf16'): raise
-        return 'fp32', measure('fp32')  # no bfloat16 kernel for some layer on this CPU
+        return 'fp32', seconds_per_image(learn, 'fp32', **how)  # no bfloat16 kernel for some layer on this CPU
 
 # %% ../nbs/03_train.ipynb #46741b90
 def plan_epochs(seconds:float, s_per_image:float, n_train:int, n_valid:int, max_epochs:int=30, min_epochs:int=8) -> tuple[int, int, int|None]:
