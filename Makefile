@@ -11,12 +11,16 @@ PIP_VERSION := 26.3
 # Main job defaults (override: make run N_SYNTH=5000 EPOCHS=2 READER_MINUTES=4). READER_MINUTES=13 against 8: the
 # general reader reads 29 % of its synthetic test set against 20 %, and fine-tuning from it 45.0 against 41.5 %
 # on receita's validation part, 77.4 against 79.0 % on scheme2's (200 labels; benchmarks/few_shot.py --score-on
-# valid; scheme2's 314 images are the noisier comparison); make run stays under 20 min.
+# valid; scheme2's 314 images are the noisier comparison); make run stays under 20 min. Minutes train fewer images
+# on a slower CPU (13 minutes were 14 000 images on a 2-core AMD EPYC without AVX-512, too few to leave CTC's blank
+# plateau; the run warns): READER_IMAGES=N trains a fixed N images instead, however long that takes.
 N_SYNTH ?= 12000
 EPOCHS  ?= 5
 MODEL_DIR ?= models/default
 N_READER ?= 40000
 READER_MINUTES ?= 13
+READER_IMAGES ?= 0
+READER_AMOUNT = $(if $(filter-out 0,$(READER_IMAGES)),-p images $(READER_IMAGES) -p epochs 8,-p minutes $(READER_MINUTES))
 READER_DIR ?= models/reader
 PORT ?= 8000
 NAME ?= reader
@@ -61,10 +65,10 @@ train: install  ## train the default character model with papermill (writes $(MO
 	  -p synth_dirs data/synth/char -p n_synth 0 -p epochs $(EPOCHS) -p out_dir $(MODEL_DIR) -p wandb_mode $(WANDB_MODE) \
 	  -p executed_nb $(MODEL_DIR)/train.ipynb
 
-reader: install  ## train the general whole-CAPTCHA reader on synthetic data only, from the character model, in READER_MINUTES (writes $(READER_DIR))
+reader: install  ## train the general whole-CAPTCHA reader on synthetic data only, from the character model, in READER_MINUTES (or on READER_IMAGES images) (writes $(READER_DIR))
 	mkdir -p $(READER_DIR)
 	$(BIN)/papermill nbs/03_train.ipynb $(READER_DIR)/train.ipynb --log-output --no-progress-bar -p task captcha \
-	  -p synth_dirs data/synth/reader -p n_synth 0 -p case lower -p text_len 4-8 -p minutes $(READER_MINUTES) -p valid_pct 0.05 \
+	  -p synth_dirs data/synth/reader -p n_synth 0 -p case lower -p text_len 4-8 $(READER_AMOUNT) -p valid_pct 0.05 \
 	  -p lr 0.003 -p bs 32 -p dropout 0 -p init_from $(MODEL_DIR) -p out_dir $(READER_DIR) -p wandb_mode $(WANDB_MODE) \
 	  -p executed_nb $(READER_DIR)/train.ipynb
 

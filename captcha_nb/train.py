@@ -11,11 +11,11 @@ __all__ = ['PRECISIONS', 'TEMPERATURES', 'TrainConfig', 'dirs_of', 'project_root
            'channels_last_cpu', 'choose_precision', 'plan_epochs', 'FitToBudget', 'CPUDistributedDL',
            'CPUDistributedTrainer', 'weights_digest', 'init_weights_from', 'item_logits', 'read_logits',
            'predict_items', 'evaluate', 'fit_temperature', 'git_commit', 'versions', 'device_name', 'plot_confusion',
-           'plot_reliability', 'worst_mistakes', 'reference_profile', 'save_samples', 'TrainResult', 'run_training',
-           'captcha_train']
+           'plot_reliability', 'worst_mistakes', 'reference_profile', 'save_samples', 'plateau_warning', 'TrainResult',
+           'run_training', 'captcha_train']
 
 # %% ../nbs/03_train.ipynb #9bc2db31
-import json, math, os, platform, subprocess, time
+import json, math, os, platform, subprocess, sys, time
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np
@@ -40,6 +40,7 @@ class TrainConfig:
     size: str = ''              # model input WxH, e.g. 192x48; empty: 48 rows and the real images' aspect (32x52 for crops)
     epochs: int = 10
     minutes: float = 0          # time budget of the whole run: > 0 fits the epochs (and repeats of small data) to it
+    images: int = 0             # training images in all, drawn in `epochs` equal parts: the same training on any machine (0: each epoch all the data)
     lr: float = 3e-3            # peak learning rate of the one-cycle schedule; 0 or None: fastai's lr_find suggestion
     wd: float = 0.01            # weight decay (fastai's default)
     dropout: float = 0.3        # dropout before a whole-CAPTCHA reader's output layer (0.3 read receita 73 % against 58 % without, 200 labels)
@@ -79,7 +80,7 @@ class TrainConfig:
             setattr(self, k, '' if v is None else str(v))
         if self.lr in ('', 'None', 'none'): self.lr = None
         if self.lr is not None: self.lr = float(self.lr) or None
-        for k in ('epochs', 'bs', 'seed', 'n_synth', 'real_repeat'): setattr(self, k, int(getattr(self, k)))
+        for k in ('epochs', 'bs', 'seed', 'n_synth', 'real_repeat', 'images'): setattr(self, k, int(getattr(self, k) or 0))
         self.minutes, self.wd, self.dropout = float(self.minutes or 0), float(self.wd or 0), float(self.dropout or 0)
         if not 0 <= self.dropout < 1: raise ValueError(f'dropout must be in [0, 1), not {self.dropout}')
         if self.case not in ('auto', *CASES): raise ValueError(f"case must be auto, keep or lower, not {self.case!r}")
@@ -88,6 +89,8 @@ class TrainConfig:
         if self.aug not in AUGMENTS: raise ValueError(f'aug must be one of {AUGMENTS}, not {self.aug!r}')
         if self.epochs < 1: raise ValueError(f'epochs must be at least 1, not {self.epochs}')
         if self.minutes < 0: raise ValueError(f'minutes must be positive (or 0 for no budget), not {self.minutes}')
+        if self.images < 0: raise ValueError(f'images must be positive (or 0 for whole epochs), not {self.images}')
+        if self.images and self.minutes: raise ValueError('give minutes (a time budget) or images (a fixed amount of training), not both')
 
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 
@@ -572,6 +575,14 @@ def save_samples(path, splits:dict, n_calib:int=256, n_test:int=2000, seed:int=0
     (cx, cy), (tx, ty) = pack(calib), pack(test) if test else (np.zeros((0, 1, 1), np.uint8), np.array([]))
     np.savez_compressed(path, calib_x=cx, calib_y=cy, test_x=tx, test_y=ty)
 
+# %% ../nbs/03_train.ipynb #d3845013
+def plateau_warning(logits:torch.Tensor, n_right:int, min_images:int=10) -> list[str]:
+    "A warning when a whole-CAPTCHA reader reads none of the (at least `min_images`) validation images its `logits` (N, T, C) score"
+    if n_right or len(logits) < min_images: return []
+    blank = float((logits.argmax(-1) == 0).all(-1).float().mean())  # the plateau's signature: blank at every step
+    return [f'the reader reads none of its {len(logits)} validation CAPTCHAs ({blank:.0%} of them blank at every step): it has most '
+            "likely not left CTC's all-blank plateau. Train it longer (--minutes or --images) or start it from a reader that reads (--init-from)"]
+
 # %% ../nbs/03_train.ipynb #31e4ca6c
 @dataclass
 class TrainResult:
@@ -640,6 +651,11 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
         learn.dls = build(pool, per_epoch or len(splits['train']) * repeat)
         _say(progress, f"time budget {cfg.minutes:g} min: {epochs} epochs of {plan['images_per_epoch']:,} images "
                        f"({s_img*1000:.1f} ms an image measured here, {precision}, {device.type})")
+    elif cfg.images:  # a fixed amount of training: a slower machine takes longer, never trains less
+        per_epoch = math.ceil(cfg.images / epochs)
+        learn.dls = build(splits['train'] * math.ceil(per_epoch / len(splits['train'])), per_epoch)  # a pool to draw each part from
+        plan = dict(images=cfg.images, epochs=epochs, images_per_epoch=per_epoch)
+        _say(progress, f'{epochs} epochs of {per_epoch:,} images drawn from {len(splits["train"]):,} on {device.type} ({precision})')
     else: _say(progress, f'{epochs} epochs of {len(learn.dls.train_ds):,} images on {device.type} ({precision})')
     run = start_wandb(cfg.wandb_mode, cfg.wandb_project, out, asdict(cfg)) if rank == 0 else None
     timer = PhaseTimer()
@@ -653,7 +669,7 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
                            + ('--precision fp32 or ' if precision != 'fp32' else '') + f'a lower --lr than {lr:g}')
     learn.remove_cbs([c for c in learn.cbs if isinstance(c, AnyDeviceMixedPrecision)])  # scores and export in fp32
     t_train = time.perf_counter() - t0
-    if plan: plan['epoch_sizes'] = next((c.sizes for c in cbs if isinstance(c, FitToBudget)), None)  # as FitToBudget resized them
+    if cfg.minutes: plan['epoch_sizes'] = next((c.sizes for c in cbs if isinstance(c, FitToBudget)), None)  # as FitToBudget resized them
     names = learn.recorder.metric_names[1:-1]  # read now: get_preds below resets the recorder
     history = [dict(epoch=e, **{n: round(float(v), 5) for n, v in zip(names, vals)}) for e, vals in enumerate(learn.recorder.values)]
     learn.recorder.plot_loss(); plt.savefig(out/'loss.png', bbox_inches='tight'); plt.close('all')
@@ -672,6 +688,8 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     test_scores = score_texts(preds, [l for _, l in test_items], cfg.alphabet) if test_items else {}
     v_preds, v_confs = read_logits(v_logits, cfg.task, cfg.alphabet, temperature, lo, hi)
     valid_scores = score_texts(v_preds, [l for _, l in splits['valid']], cfg.alphabet)
+    notes = plateau_warning(v_logits, sum(right(v_preds, splits['valid']))) if cfg.task == 'captcha' else []
+    for w in notes: print(f'warning: {w}', file=sys.stderr, flush=True)
     calib = dict(temperature=temperature, fitted_on=dict(n=len(fit_items), real=fit_items is real['valid']),
                  valid=calibration(v_confs, right(v_preds, splits['valid'])), test=calibration(confs, right(preds, test_items)))
     eval_scores = {}
@@ -700,7 +718,7 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     if rank == 0: os.replace(out/'learner.pkl.tmp', out/'learner.pkl')  # atomic: an interrupted run never leaves half a file
     save_samples(out/'samples.npz', splits, seed=cfg.seed)
     metrics = dict(params=asdict(cfg), scheme=asdict(scheme) if scheme else None, data=data_summary, test=test_scores,
-                   valid=valid_scores, eval=eval_scores, calibration=calib, history=history, profile=timer.summary(), init=init, budget=plan,
+                   valid=valid_scores, eval=eval_scores, calibration=calib, warnings=notes, history=history, profile=timer.summary(), init=init, budget=plan,
                    device=dict(type=device.type, name=device_name(device), precision=precision, threads=torch.get_num_threads()), aug=aug,
                    timings=dict(data_s=round(t_data, 1), train_s=round(t_train, 1), eval_s=round(t_eval, 1),
                                 total_s=round(time.perf_counter() - t_start, 1)),

@@ -93,6 +93,14 @@ def test_pretrained_offline_fails_clearly(monkeypatch):
     with pytest.raises(RuntimeError, match='pretrained=False'): char_model(pretrained=True)
 
 
+def test_a_reader_left_on_the_blank_plateau_says_so(tiny_captcha_model, tiny_char_model):
+    "The tiny reader (160 images, one epoch) reads nothing: its run warns in metrics.json and in the executed notebook"
+    m = json.loads((tiny_captcha_model/'metrics.json').read_text())
+    assert len(m['warnings']) == 1 and "CTC's all-blank plateau" in m['warnings'][0] and '--images' in m['warnings'][0]
+    assert "CTC's all-blank plateau" in (tiny_captcha_model/'train.ipynb').read_text()
+    assert json.loads((tiny_char_model/'metrics.json').read_text())['warnings'] == []  # a character model has no such plateau
+
+
 def test_init_from_another_scheme(tiny_captcha_model):
     "A model for another alphabet starts from a trained CAPTCHA model: every layer but the head is copied"
     import torch
@@ -120,6 +128,19 @@ def test_diverged_training_stops_with_a_message(tmp_path):
                         '--out-dir', out, '--wandb-mode', 'disabled'], capture_output=True, text=True)
     assert r.returncode != 0 and 'training diverged' in r.stderr and 'a lower --lr than 1e+30' in r.stderr, r.stderr[-2000:]
     assert 'Traceback' not in r.stderr and not (out/'learner.pkl').exists() and not (out/'metrics.json').exists()
+
+
+def test_images_fix_the_amount_of_training(tmp_path):
+    "--images N trains on N images in all, in `epochs` equal draws from the training pool, whatever the machine's speed"
+    out = tmp_path/'run'
+    r = subprocess.run([BIN/'captcha-train', '--task', 'char', '--n-synth', '200', '--epochs', '2', '--images', '320', '--bs', '32',
+                        '--out-dir', out, '--wandb-mode', 'disabled', '--quiet'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((out/'metrics.json').read_text())
+    assert m['budget'] == dict(images=320, epochs=2, images_per_epoch=160) and len(m['history']) == 2
+    assert m['profile']['seconds'] and 300 <= m['profile']['images_per_s'] * sum(m['profile']['seconds'].values()) <= 330
+    from captcha_nb.train import TrainConfig
+    with pytest.raises(ValueError, match='not both'): TrainConfig(images=320, minutes=1)
 
 
 def test_training_data_keeps_real_test_real(real_chars):
