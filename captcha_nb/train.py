@@ -688,10 +688,11 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     test_scores = score_texts(preds, [l for _, l in test_items], cfg.alphabet) if test_items else {}
     v_preds, v_confs = read_logits(v_logits, cfg.task, cfg.alphabet, temperature, lo, hi)
     valid_scores = score_texts(v_preds, [l for _, l in splits['valid']], cfg.alphabet)
-    notes = plateau_warning(v_logits, sum(right(v_preds, splits['valid']))) if cfg.task == 'captcha' else []
+    v_right = right(v_preds, splits['valid'])  # once: the plateau check and the calibration share it
+    notes = plateau_warning(v_logits, sum(v_right)) if cfg.task == 'captcha' else []
     for w in notes: print(f'warning: {w}', file=sys.stderr, flush=True)
     calib = dict(temperature=temperature, fitted_on=dict(n=len(fit_items), real=fit_items is real['valid']),
-                 valid=calibration(v_confs, right(v_preds, splits['valid'])), test=calibration(confs, right(preds, test_items)))
+                 valid=calibration(v_confs, v_right), test=calibration(confs, right(preds, test_items)))
     eval_scores = {}
     for d in dirs_of(cfg.eval_dirs):
         ls = import_folder(d, cfg.task, cfg.alphabet, (lo, hi) if cfg.task == 'captcha' else None, size, progress=False, case=cfg.case,
