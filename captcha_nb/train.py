@@ -9,10 +9,10 @@ __all__ = ['PRECISIONS', 'TEMPERATURES', 'TrainConfig', 'dirs_of', 'project_root
            'infer_config', 'data_digest', 'training_data', 'PhaseTimer', 'WandbLogger', 'start_wandb', 'EpochPrinter',
            'TimeGuard', 'AnyDeviceMixedPrecision', 'pick_device', 'seconds_per_image', 'native_bf16',
            'channels_last_cpu', 'choose_precision', 'plan_epochs', 'FitToBudget', 'CPUDistributedDL',
-           'CPUDistributedTrainer', 'weights_digest', 'init_weights_from', 'item_logits', 'read_logits',
-           'predict_items', 'evaluate', 'fit_temperature', 'git_commit', 'versions', 'device_name', 'plot_confusion',
-           'plot_reliability', 'worst_mistakes', 'reference_profile', 'save_samples', 'plateau_warning', 'TrainResult',
-           'run_training', 'captcha_train']
+           'CPUDistributedTrainer', 'weights_digest', 'reads_nothing', 'init_weights_from', 'item_logits',
+           'read_logits', 'predict_items', 'evaluate', 'fit_temperature', 'git_commit', 'versions', 'device_name',
+           'plot_confusion', 'plot_reliability', 'worst_mistakes', 'reference_profile', 'save_samples',
+           'plateau_warning', 'TrainResult', 'run_training', 'captcha_train']
 
 # %% ../nbs/03_train.ipynb #9bc2db31
 import json, math, os, platform, subprocess, sys, time
@@ -422,11 +422,29 @@ def _map_rows(theirs:torch.Tensor, mine:torch.Tensor, their_symbols:list, my_sym
         mapped.append(s)
     return out, mapped
 
+def reads_nothing(run_dir) -> bool:
+    "Did the whole-CAPTCHA run in `run_dir` read none of its validation CAPTCHAs (10 or more), by its metrics.json? (`plateau_warning`'s test)"
+    p = Path(run_dir)/'metrics.json'
+    m = json.loads(p.read_text()) if p.exists() else {}
+    valid = m.get('valid') or {}
+    return m.get('params', {}).get('task') == 'captcha' and valid.get('n', 0) >= 10 and valid.get('seq_acc') == 0
+
+def _started_from(run_dir) -> Path|None:
+    "The learner.pkl the run in `run_dir` was started from (its metrics.json `init`), when it still exists"
+    p = Path(run_dir)/'metrics.json'
+    src = ((json.loads(p.read_text()) if p.exists() else {}).get('init') or {}).get('source')
+    return Path(src) if src and Path(src).exists() else None
+
 def init_weights_from(model, src, alphabet:str=None) -> dict:
-    "Copy into `model` the weights of another run (`src`: its out_dir or learner.pkl) where names and shapes match (a character model's body into a reader's trunk); the output rows by character"
+    "Copy into `model` the weights of another run (`src`: its out_dir or learner.pkl) where names and shapes match (a character model's body into a reader's trunk); the output rows by character. A reader that reads nothing is skipped for the run it started from"
     from fastai.learner import load_learner
     src = Path(src); src = src/'learner.pkl' if src.is_dir() else src
     if not src.exists(): raise FileNotFoundError(f'init_from: no learner.pkl at {src} (train that run first)')
+    if reads_nothing(src.parent):  # its weights, trunk included, hold a fine-tune on the plateau: what it started from does not
+        before = _started_from(src.parent)
+        r = (init_weights_from(model, before, alphabet) if before and before.resolve() != src.resolve() else
+             dict(source=None, loaded=0, new=sorted(model.state_dict()), chars_from_source='', chars_new=alphabet or ''))
+        return dict(r, skipped=[str(src)] + r.get('skipped', []))
     learn = load_learner(src, cpu=True)
     theirs, mine = learn.model.state_dict(), model.state_dict()
     head, k = _head(model)
@@ -443,7 +461,7 @@ def init_weights_from(model, src, alphabet:str=None) -> dict:
         for n in (f'{head}.weight', f'{head}.bias'):
             same[n], mapped = _map_rows(theirs[n], mine[n], blank + list(their_alphabet), blank + list(alphabet), k)
     model.load_state_dict(same, strict=False)
-    return dict(source=str(src), loaded=len(same), new=sorted(set(mine) - set(same)),
+    return dict(source=str(src), loaded=len(same), new=sorted(set(mine) - set(same)), skipped=[],
                 chars_from_source=''.join(c for c in mapped if c != '<blank>'),
                 chars_new=''.join(c for c in (alphabet or '') if c not in mapped))
 
@@ -636,8 +654,11 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     learn = make_learner(build(splits['train']), cfg.task, cfg.alphabet, arch=cfg.arch, pretrained=cfg.pretrained,
                          channels_last=channels_last_cpu(device), dropout=cfg.dropout)
     init = init_weights_from(learn.model, cfg.init_from, cfg.alphabet) if cfg.init_from else None
-    if init: _say(progress, f"init_from {init['source']}: {init['loaded']} tensors; output rows kept for {init['chars_from_source'] or 'no character'}"
-                  + (f", new for {init['chars_new']}" if init['chars_new'] else ''))
+    for s in (init or {}).get('skipped', []):  # a fine-tune from a stuck reader stays stuck (0 of 172 against 96.5 %, see above)
+        print(f"warning: init_from {s} reads none of its validation CAPTCHAs (CTC's blank plateau), and a fine-tune from it would "
+              f"not either: starting from {init['source'] or 'random weights'} instead", file=sys.stderr, flush=True)
+    if init and init['source']: _say(progress, f"init_from {init['source']}: {init['loaded']} tensors; output rows kept for {init['chars_from_source'] or 'no character'}"
+                                     + (f", new for {init['chars_new']}" if init['chars_new'] else ''))
     lr = cfg.lr or float(learn.lr_find(show_plot=False).valley)
     precision, s_img = choose_precision(learn, cfg.precision, cfg.minutes * 60)
     epochs, repeat, plan = cfg.epochs, 1, None

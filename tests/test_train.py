@@ -2,6 +2,7 @@
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,19 +102,49 @@ def test_a_reader_left_on_the_blank_plateau_says_so(tiny_captcha_model, tiny_cha
     assert json.loads((tiny_char_model/'metrics.json').read_text())['warnings'] == []  # a character model has no such plateau
 
 
-def test_init_from_another_scheme(tiny_captcha_model):
-    "A model for another alphabet starts from a trained CAPTCHA model: every layer but the head is copied"
+def _reader_that_reads(run: Path, dest: Path) -> Path:
+    "`run` as if it read half of its validation CAPTCHAs: its learner, and a metrics.json that says so"
+    dest.mkdir()
+    (dest/'learner.pkl').symlink_to(run/'learner.pkl')
+    m = json.loads((run/'metrics.json').read_text()); m['valid']['seq_acc'] = 0.5
+    (dest/'metrics.json').write_text(json.dumps(m))
+    return dest
+
+
+def test_init_from_another_scheme(tiny_captcha_model, tmp_path):
+    "A model for another alphabet starts from a trained CAPTCHA model that reads: every layer but the head is copied"
     import torch
     from fastai.learner import load_learner
     from captcha_nb.model import CTCReader
     from captcha_nb.train import init_weights_from
     model = CTCReader(n_classes=23)
-    r = init_weights_from(model, tiny_captcha_model)
-    assert r['new'] == ['head.bias', 'head.weight'] and r['loaded'] > 50
+    r = init_weights_from(model, _reader_that_reads(tiny_captcha_model, tmp_path/'reads'))
+    assert r['new'] == ['head.bias', 'head.weight'] and r['loaded'] > 50 and r['skipped'] == []
     theirs = load_learner(tiny_captcha_model/'learner.pkl', cpu=True).model.state_dict()
     mine = model.state_dict()
     assert all(torch.equal(mine[k], theirs[k]) for k in mine if not k.startswith('head.'))
     with pytest.raises(FileNotFoundError, match='train that run first'): init_weights_from(model, tiny_captcha_model/'nothing')
+
+
+def test_init_from_a_reader_that_reads_nothing_starts_from_what_it_started_from(tiny_captcha_model, tiny_char_model, tmp_path):
+    "A reader on CTC's blank plateau (by its metrics.json) is skipped: for the run it started from, else for random weights"
+    import torch
+    from fastai.learner import load_learner
+    from captcha_nb.model import CTCReader
+    from captcha_nb.train import init_weights_from
+    model = CTCReader(n_classes=10)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    r = init_weights_from(model, tiny_captcha_model, '0123456789')  # the tiny reader reads nothing and started from random weights
+    assert r['source'] is None and r['loaded'] == 0 and r['skipped'] == [str(tiny_captcha_model/'learner.pkl')]
+    assert all(torch.equal(v, fresh[k]) for k, v in model.state_dict().items())
+    stuck = tmp_path/'stuck'; stuck.mkdir()  # a stuck reader started from the character model
+    (stuck/'learner.pkl').symlink_to(tiny_captcha_model/'learner.pkl')
+    m = json.loads((tiny_captcha_model/'metrics.json').read_text()); m['init'] = dict(source=str(tiny_char_model/'learner.pkl'))
+    (stuck/'metrics.json').write_text(json.dumps(m))
+    r = init_weights_from(model, stuck, '0123456789')
+    assert r['source'] == str(tiny_char_model/'learner.pkl') and r['skipped'] == [str(stuck/'learner.pkl')] and r['loaded'] > 50
+    theirs = load_learner(tiny_char_model/'learner.pkl', cpu=True).model.state_dict()
+    assert all(torch.equal(v, theirs[k[len('trunk.'):]]) for k, v in model.state_dict().items() if k.startswith('trunk.'))
 
 
 def test_training_needs_data():
@@ -265,13 +296,18 @@ def test_captcha_train_bad_folders_fail_clearly(tmp_path, case, capsys):
 
 def test_captcha_train_fine_tunes_from_another_model(tiny_captcha_model, tmp_path):
     "--init-from keeps what the other model learnt of the characters both alphabets share (the output rows too)"
-    out = tmp_path/'out'
-    r = captcha_train('--real-dirs', write_captchas(tmp_path/'caps', n=24), '--out-dir', out, '--init-from', tiny_captcha_model,
+    out, caps = tmp_path/'out', write_captchas(tmp_path/'caps', n=24)
+    r = captcha_train('--real-dirs', caps, '--out-dir', out, '--init-from', _reader_that_reads(tiny_captcha_model, tmp_path/'reads'),
                       '--epochs', '1', '--wandb-mode', 'disabled', '--quiet')
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count('\n') == 1 and '█' not in r.stdout + r.stderr, r.stdout  # --quiet: the result line, no bar or metrics list
     init = json.loads((out/'metrics.json').read_text())['init']
     assert init['chars_from_source'] == '0123456789' and init['chars_new'] == '' and 'head.weight' not in init['new']
+    assert "blank plateau" not in r.stderr and init['skipped'] == []
+    # the tiny reader itself reads nothing: it is skipped, and the run says so
+    r = captcha_train('--real-dirs', caps, '--out-dir', out, '--init-from', tiny_captcha_model, '--epochs', '1', '--wandb-mode', 'disabled', '--quiet')
+    assert r.returncode == 0 and f"init_from {tiny_captcha_model/'learner.pkl'} reads none of its validation CAPTCHAs" in r.stderr, r.stderr[-3000:]
+    assert json.loads((out/'metrics.json').read_text())['init']['skipped'] == [str(tiny_captcha_model/'learner.pkl')]
 
 
 @pytest.fixture(scope='module')
