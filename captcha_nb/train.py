@@ -9,7 +9,7 @@ __all__ = ['PRECISIONS', 'TEMPERATURES', 'TrainConfig', 'dirs_of', 'project_root
            'infer_config', 'data_digest', 'training_data', 'PhaseTimer', 'WandbLogger', 'start_wandb', 'EpochPrinter',
            'TimeGuard', 'AnyDeviceMixedPrecision', 'pick_device', 'seconds_per_image', 'native_bf16',
            'channels_last_cpu', 'choose_precision', 'plan_epochs', 'FitToBudget', 'CPUDistributedDL',
-           'CPUDistributedTrainer', 'weights_digest', 'reads_nothing', 'init_weights_from', 'item_logits',
+           'CPUDistributedTrainer', 'weights_digest', 'reads_none', 'reads_nothing', 'init_weights_from', 'item_logits',
            'read_logits', 'predict_items', 'evaluate', 'fit_temperature', 'git_commit', 'versions', 'device_name',
            'plot_confusion', 'plot_reliability', 'worst_mistakes', 'reference_profile', 'save_samples',
            'plateau_warning', 'TrainResult', 'run_training', 'captcha_train']
@@ -422,17 +422,23 @@ def _map_rows(theirs:torch.Tensor, mine:torch.Tensor, their_symbols:list, my_sym
         mapped.append(s)
     return out, mapped
 
-def reads_nothing(run_dir) -> bool:
-    "Did the whole-CAPTCHA run in `run_dir` read none of its validation CAPTCHAs (10 or more), by its metrics.json? (`plateau_warning`'s test)"
+def reads_none(n_right:int, n:int, min_images:int=10) -> bool:
+    "None of `n` validation CAPTCHAs read, and enough of them (`min_images`) to say so: CTC's blank plateau"
+    return n >= min_images and not n_right
+
+def _run_metrics(run_dir) -> dict:
     p = Path(run_dir)/'metrics.json'
-    m = json.loads(p.read_text()) if p.exists() else {}
-    valid = m.get('valid') or {}
-    return m.get('params', {}).get('task') == 'captcha' and valid.get('n', 0) >= 10 and valid.get('seq_acc') == 0
+    return json.loads(p.read_text()) if p.exists() else {}
+
+def reads_nothing(run_dir) -> bool:
+    "Did the whole-CAPTCHA run in `run_dir` read none of its validation CAPTCHAs, by its metrics.json? (`plateau_warning`'s test)"
+    m = _run_metrics(run_dir); valid = m.get('valid') or {}
+    n = valid.get('n', 0)
+    return m.get('params', {}).get('task') == 'captcha' and 'seq_acc' in valid and reads_none(round(valid['seq_acc'] * n), n)
 
 def _started_from(run_dir) -> Path|None:
     "The learner.pkl the run in `run_dir` was started from (its metrics.json `init`), when it still exists"
-    p = Path(run_dir)/'metrics.json'
-    src = ((json.loads(p.read_text()) if p.exists() else {}).get('init') or {}).get('source')
+    src = (_run_metrics(run_dir).get('init') or {}).get('source')
     return Path(src) if src and Path(src).exists() else None
 
 def init_weights_from(model, src, alphabet:str=None) -> dict:
@@ -596,7 +602,7 @@ def save_samples(path, splits:dict, n_calib:int=256, n_test:int=2000, seed:int=0
 # %% ../nbs/03_train.ipynb #d3845013
 def plateau_warning(logits:torch.Tensor, n_right:int, min_images:int=10) -> list[str]:
     "A warning when a whole-CAPTCHA reader reads none of the (at least `min_images`) validation images its `logits` (N, T, C) score"
-    if n_right or len(logits) < min_images: return []
+    if not reads_none(n_right, len(logits), min_images): return []
     blank = float((logits.argmax(-1) == 0).all(-1).float().mean())  # the plateau's signature: blank at every step
     return [f'the reader reads none of its {len(logits)} validation CAPTCHAs ({blank:.0%} of them blank at every step): it has most '
             "likely not left CTC's all-blank plateau. Train it longer (--minutes or --images) or start it from a reader that reads (--init-from)"]
