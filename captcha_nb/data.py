@@ -275,11 +275,11 @@ def _wave(a:np.ndarray, rng) -> np.ndarray:
     return a
 
 # %% ../nbs/01_data.ipynb #13d56934
-def render_general(text:str, rng:np.random.Generator, size=None, fonts=None) -> Image.Image:
-    "`text` as a CAPTCHA of a random scheme (RGB, or RGBA with a transparent background); `size` (w, h) or random"
+def render_general(text:str, rng:np.random.Generator, size=None, fonts=None, easy:bool=False) -> Image.Image:
+    "`text` as a CAPTCHA of a random scheme (RGB, or RGBA with a transparent background); `size` (w, h) or random; `easy`: upright filled glyphs, no noise"
     fonts = fonts or general_fonts()
     if size is None:
-        h = int(rng.integers(30, 90)); w = int(h * rng.uniform(2.2, 5.5))
+        h = int(rng.integers(30, 90)); w = int(h * rng.uniform(*((3.5, 4.5) if easy else (2.2, 5.5))))
     else: w, h = size
     dark = rng.random() < 0.08
     paper, transparent = _background(w, h, rng, dark)
@@ -288,9 +288,10 @@ def render_general(text:str, rng:np.random.Generator, size=None, fonts=None) -> 
     # the glyphs: one font, one style, sizes, rotations and spacing drawn per image
     font = fonts[int(rng.integers(len(fonts)))]
     fsize = max(8, int(h * rng.uniform(0.5, 0.95)))
-    style = rng.choice(['fill', 'hollow', 'dotted', 'fuzzy'], p=[.62, .12, .12, .14]) if fsize >= 24 else 'fill'
+    style = rng.choice(['fill', 'hollow', 'dotted', 'fuzzy'], p=[.62, .12, .12, .14]) if fsize >= 24 and not easy else 'fill'
     stroke = int(rng.choice([0, 0, 0, 1, 1, 2])) if style in ('fill', 'fuzzy') else 0
     max_rot = rng.choice([0, 8, 20, 35], p=[.2, .35, .3, .15])
+    if easy: max_rot = min(max_rot, 8)
     glyphs = [_glyph_mask(c, font, fsize, stroke, rng.uniform(-max_rot, max_rot) if max_rot else 0) for c in text]
     masks, above = [g for g, _ in glyphs], [a for _, a in glyphs]
     if style == 'hollow': masks = [_hollow(m, int(rng.integers(1, 3))) for m in masks]
@@ -320,19 +321,19 @@ def render_general(text:str, rng:np.random.Generator, size=None, fonts=None) -> 
     if style == 'fuzzy': ink = _fuzz(ink, rng)
     # noise in the text's colour: lines, curves, speckle; noise in other colours: dots, blobs, background lines
     lines = Image.new('L', (w, h), 0); ld = ImageDraw.Draw(lines)
-    for _ in range(int(rng.choice([0, 0, 1, 1, 2, 3]))):
+    for _ in range(0 if easy else int(rng.choice([0, 0, 1, 1, 2, 3]))):
         lw = int(rng.integers(1, max(2, h // 12) + 1))
         if rng.random() < 0.6: _curve(ld, w, h, rng, lw, dotted=style == 'dotted' and rng.random() < 0.7)
         else: ld.line([(rng.uniform(0, .3)*w, rng.uniform(0, h)), (rng.uniform(.7, 1)*w, rng.uniform(0, h))], fill=255, width=lw)
     ink = ImageChops.lighter(ink, lines)
     others = []
-    speck = int(rng.choice([0, 1, 2, 3], p=[.5, .2, .2, .1]))
+    speck = 0 if easy else int(rng.choice([0, 1, 2, 3], p=[.5, .2, .2, .1]))
     if speck:
         sp = _dots(w, h, rng, int(w*h*rng.uniform(0.002, 0.012)*speck), 1.0 + speck*0.5)
         if rng.random() < 0.6: ink = ImageChops.lighter(ink, sp)
         else: others.append((sp, rng.integers(0, 256, 3).astype(np.float32)))
-    if rng.random() < 0.3: others.append((_dots(w, h, rng, int(rng.integers(3, 15)), h/12 + 1), rng.integers(40, 220, 3).astype(np.float32)))
-    if rng.random() < 0.15:
+    if not easy and rng.random() < 0.3: others.append((_dots(w, h, rng, int(rng.integers(3, 15)), h/12 + 1), rng.integers(40, 220, 3).astype(np.float32)))
+    if not easy and rng.random() < 0.15:
         bl = Image.new('L', (w, h), 0); bd = ImageDraw.Draw(bl)
         for _ in range(int(rng.integers(2, 10))):
             bd.line([(rng.uniform(0, w), rng.uniform(0, h)), (rng.uniform(0, w), rng.uniform(0, h))], fill=255, width=int(rng.integers(1, 3)))
@@ -343,8 +344,8 @@ def render_general(text:str, rng:np.random.Generator, size=None, fonts=None) -> 
         img = img * (1 - a[..., None]) + (np.asarray(colours, np.float32) if c is None else c) * a[..., None]
         cover = np.maximum(cover, a)
     if transparent: img = np.concatenate([img, cover[..., None] * 255], -1)  # only the drawing is opaque
-    img = _wave(img, rng)
-    if rng.random() < 0.6:
+    img = img if easy else _wave(img, rng)
+    if not easy and rng.random() < 0.6:
         noise = rng.normal(0, rng.uniform(1, 12), (h, w, 1))
         img[..., :3] = img[..., :3] + noise
     out = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), 'RGBA' if transparent else 'RGB')
@@ -371,17 +372,18 @@ def _with_capitals(alphabet:str) -> str:
 
 def _general_chunk(args) -> list:
     "One chunk of general-style CAPTCHAs, from its own seed (so any number of processes gives the same set)"
-    n, alphabet, lengths, seed, size, case, resize = args
+    n, alphabet, lengths, seed, size, case, resize, easy = args
     rng, fonts, out = np.random.default_rng(seed), general_fonts(), []
     for _ in range(n):
         text = random_text(rng, alphabet, lengths)
-        im = load_image(render_general(text, rng, fonts=fonts))  # grey, transparency on white: as real images are read
+        plain = easy > 0 and rng.random() < easy  # no draw when none are easy: the same images as before `easy` existed
+        im = load_image(render_general(text, rng, fonts=fonts, easy=plain))  # grey, transparency on white: as real images are read
         out.append((np.asarray(resize_gray(im, size, resize) if size else im), fold_case(text, case)))
     return out
 
-def _general_items(n, alphabet, lengths, seed, size, case, resize, progress, workers) -> list:
+def _general_items(n, alphabet, lengths, seed, size, case, resize, progress, workers, easy=0.) -> list:
     "`n` general-style CAPTCHAs made in chunks of 250, in `workers` processes"
-    jobs = [(min(250, n - i), alphabet, lengths, (seed, i // 250), size, case, resize) for i in range(0, n, 250)]
+    jobs = [(min(250, n - i), alphabet, lengths, (seed, i // 250), size, case, resize, easy) for i in range(0, n, 250)]
     bar = tqdm(total=n, desc='synthetic captcha (general)', disable=not progress, mininterval=1)
     items = []
     if workers > 1 and len(jobs) > 1:
@@ -404,6 +406,7 @@ def synth_items(n:int, # how many samples
                 case:str='keep', # keep, or lower: fold labels to lower case
                 resize:str='stretch', # how a drawn image is brought to `size` (RESIZE_MODES)
                 workers:int=1, # processes drawing the general style
+                easy:float=0., # general style: the share drawn easy (upright filled glyphs, no noise)
                ) -> list[tuple[np.ndarray, str]]:
     "`n` synthetic (uint8 image array, label) pairs for `task`, the same for the same arguments (`workers` processes for the general style)"
     check_task(task); check_alphabet(alphabet)
@@ -411,7 +414,8 @@ def synth_items(n:int, # how many samples
     if style == 'general' and task != 'captcha': raise ValueError("style 'general' makes whole CAPTCHAs: use task='captcha'")
     lo, hi = length_range(length)
     draw = _with_capitals(alphabet) if case == 'lower' else alphabet
-    if style == 'general': return _general_items(n, draw, (lo, hi), seed, size and tuple(size), case, resize, progress, workers)
+    if not 0 <= easy <= 1: raise ValueError(f'easy is a share of the images, from 0 to 1, not {easy}')
+    if style == 'general': return _general_items(n, draw, (lo, hi), seed, size and tuple(size), case, resize, progress, workers, easy)
     size = size or (CHAR_SIZE if task == 'char' else CAPTCHA_SIZE)
     rng, items, fonts = np.random.default_rng(seed), [], synth_fonts()
     with tqdm(total=n, desc=f'synthetic {task}', disable=not progress, mininterval=1) as bar:
@@ -686,14 +690,15 @@ def write_synth(dest, # folder to (re)create
                 style:str='v2', # v2, outline or general (see `synth_items`)
                 case:str='keep', # keep, or lower
                 workers:int=1, # processes drawing the general style
+                easy:float=0., # general style: the share drawn easy (upright filled glyphs, no noise)
                ) -> Path:
     "Generate `n` samples and write them with a `meta.json` into a fresh `dest`"
     dest = Path(dest)
     if dest.exists(): shutil.rmtree(dest)
-    save_items(synth_items(n, task, alphabet, length, seed, progress=progress, style=style, case=case, workers=workers), dest, progress=progress)
+    save_items(synth_items(n, task, alphabet, length, seed, progress=progress, style=style, case=case, workers=workers, easy=easy), dest, progress=progress)
     lo, hi = length_range(length) if task == 'captcha' else (1, 1)
     meta = dict(source='synthetic', task=task, n=n, alphabet=fold_alphabet(alphabet, case), length=lo if lo == hi else f'{lo}-{hi}',
-                case=case, seed=seed, style=style)
+                case=case, seed=seed, style=style, **({'easy': easy} if easy else {}))
     (dest/'meta.json').write_text(json.dumps(meta, indent=1))
     return dest
 
@@ -712,12 +717,13 @@ def captcha_data(
     style:str='v2', # synthetic style: `v2` (bold fuzzy glyphs), `outline` (thin outlined glyphs, one bold line) or `general` (a new scheme every image)
     case:str='keep', # `lower`: draw capitals too and fold labels to lower case
     workers:int=1, # processes generating the general style
+    easy:float=0., # general style: the share of images drawn easy (upright filled glyphs, no noise), where a reader first learns to read
     quiet:bool=False, # no progress bars
 ):
     "Generate synthetic CAPTCHA data or import a real labelled folder; prints a JSON summary"
     if cmd == 'synth':
         alphabet = alphabet or (GENERAL_ALPHABET if style == 'general' else ALPHABET)
-        try: out = write_synth(dest, n, task or 'char', alphabet, length, seed, progress=not quiet, style=style, case=case, workers=workers)
+        try: out = write_synth(dest, n, task or 'char', alphabet, length, seed, progress=not quiet, style=style, case=case, workers=workers, easy=easy)
         except ValueError as e: raise SystemExit(f'captcha-data synth: {e}') from None
         print(json.dumps(dict(dest=str(out), n=n, task=task or 'char', seed=seed, style=style)))
         return
