@@ -415,6 +415,7 @@ def synth_items(n:int, # how many samples
     lo, hi = length_range(length)
     draw = _with_capitals(alphabet) if case == 'lower' else alphabet
     if not 0 <= easy <= 1: raise ValueError(f'easy is a share of the images, from 0 to 1, not {easy}')
+    if easy and style != 'general': raise ValueError(f"easy draws the general style's images; style {style!r} has no easy variant")
     if style == 'general': return _general_items(n, draw, (lo, hi), seed, size and tuple(size), case, resize, progress, workers, easy)
     size = size or (CHAR_SIZE if task == 'char' else CAPTCHA_SIZE)
     rng, items, fonts = np.random.default_rng(seed), [], synth_fonts()
@@ -698,7 +699,7 @@ def write_synth(dest, # folder to (re)create
     save_items(synth_items(n, task, alphabet, length, seed, progress=progress, style=style, case=case, workers=workers, easy=easy), dest, progress=progress)
     lo, hi = length_range(length) if task == 'captcha' else (1, 1)
     meta = dict(source='synthetic', task=task, n=n, alphabet=fold_alphabet(alphabet, case), length=lo if lo == hi else f'{lo}-{hi}',
-                case=case, seed=seed, style=style, **({'easy': easy} if easy else {}))
+                case=case, seed=seed, style=style, **({'easy': easy} if easy else {}))  # only when used: older sets' meta.json (data.dvc) stays as it was
     (dest/'meta.json').write_text(json.dumps(meta, indent=1))
     return dest
 
