@@ -15,8 +15,9 @@ PIP_VERSION := 26.3
 # on a slower CPU, and those figures are from the Intel VM with the previous recipe (lr 0.003, no easy images).
 # On a 2-core AMD EPYC without AVX-512, 13 minutes are 12 000 images, and that recipe ended on CTC's blank plateau
 # (valid loss 3.90, nothing read). lr 0.001 with READER_EASY=0.4 of the images easy (upright, filled, no noise) left it
-# there (valid loss 2.99): see 03_train, "Has the reader learnt anything?". READER_IMAGES=N trains a fixed N images
-# instead, however long that takes; the run warns when its reader reads nothing.
+# there (valid loss 2.99; 2.58 since each epoch validates 512 CAPTCHAs, not 2 316): see 03_train, "Has the reader learnt
+# anything?". READER_IMAGES=N trains a fixed N images instead, however long that takes; the run warns when its reader
+# reads nothing.
 N_SYNTH ?= 12000
 EPOCHS  ?= 5
 MODEL_DIR ?= models/default
