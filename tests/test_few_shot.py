@@ -46,3 +46,16 @@ def test_few_shot_says_what_is_missing(tmp_path):
     r = subprocess.run([BIN/'python', 'benchmarks/few_shot.py', write_captchas(tmp_path/'s', n=20), '--reader', tmp_path/'none'],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and 'no general reader' in r.stderr
+
+
+def test_temperature_fit_scores_the_validation_part(tiny_captcha_model, tmp_path):
+    "benchmarks/temperature_fit.py: the best single temperature and fitted ones, on the pool after the training images"
+    folder = write_captchas(tmp_path/'scheme', n=60)
+    r = subprocess.run([BIN/'python', 'benchmarks/temperature_fit.py', tiny_captcha_model/'model.onnx', folder, '--n-train', '10',
+                        '--draws', '3', '--size', '5'], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = json.loads(r.stdout.strip().splitlines()[-1])
+    test, pool = few_shot.split(folder)
+    assert row['n_valid'] == min(len(test), len(pool) - 10) and row['draws'] == 3 and row['size'] == 5
+    assert 0.25 <= row['best_T'] <= 8 and all(0 <= row[k]['mean_ece'] <= 1 and 0.25 <= row[k]['median_T'] <= 8
+                                              for k in ('fit_temperature', 'true_label_nll'))
