@@ -38,7 +38,8 @@ def valid_logits(reader: OnnxReader, folder: Path, n_train: int):
     "Raw outputs and labels (as the model reads them: case folded) of the validation part of `folder`'s pool"
     test, pool = split(folder)
     files = pool[n_train:n_train + len(test)]
-    ls = import_folder(link(files, Path(tempfile.mkdtemp())/'valid'), 'captcha', None, None, progress=False, **model_input(reader))
+    with tempfile.TemporaryDirectory() as tmp:
+        ls = import_folder(link(files, Path(tmp)/'valid'), 'captcha', None, None, progress=False, **model_input(reader))
     x = ((np.stack([a for a, _ in ls.items])[:, None] / 255 - reader.mean) / reader.std).astype(np.float32)  # as make_dls feeds it
     return torch.tensor(np.concatenate([reader.logits(x[i:i + 64]) for i in range(0, len(x), 64)])), ls.labels
 
