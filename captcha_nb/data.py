@@ -637,7 +637,7 @@ def to_image_tensor(a:np.ndarray):
     "A (H, W) uint8 array as a fastai `TensorImageBW` of shape (1, H, W), without a detour through PIL"
     import torch
     from fastai.torch_core import TensorImageBW
-    return TensorImageBW(torch.from_numpy(np.ascontiguousarray(a))[None])
+    return TensorImageBW(torch.from_numpy(np.require(a, requirements=('C', 'W')))[None])  # copies read-only arrays: torch warns on them
 
 AUGMENTS = ('none', 'light', 'strong')
 
