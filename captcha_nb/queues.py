@@ -59,7 +59,7 @@ class SupervisedLitServer(ls.LitServer):
                 for w in watched:
                     if isinstance(w, mp.process.BaseProcess) and not w.is_alive():
                         if w.exitcode not in (0, -signal.SIGTERM): self.died = f'{w.name} (pid {w.pid}, exit code {w.exitcode})'
-                        log.error('process %s exited (code %s): shutting down', w.name, w.exitcode)
+                        (log.error if self.died else log.info)('process %s exited (code %s): shutting down', w.name, w.exitcode)  # code 0: Ctrl+C reached it first
                         self._shutdown_event.set(); return  # run() wakes up and shuts everything down
                 time.sleep(0.5)
         threading.Thread(target=watch, daemon=True, name='captcha-http-watch').start()
