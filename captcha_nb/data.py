@@ -17,11 +17,11 @@ from tqdm.auto import tqdm
 from .core import *
 
 # %% auto #0
-__all__ = ['STYLES', 'DIGITS', 'LOWER', 'UPPER', 'GENERAL_ALPHABET', 'TASKS', 'MODEL_HEIGHT', 'AUGMENTS', 'shared_data',
-           'show_grid', 'synth_fonts', 'render_captcha', 'char_crop', 'general_fonts', 'render_general', 'random_text',
-           'check_task', 'synth_items', 'save_items', 'LabelledSet', 'detect_task', 'import_folder', 'read_file_list',
-           'input_size_for', 'Scheme', 'infer_scheme', 'split_of', 'split_key', 'split_set', 'TextEncoder',
-           'to_image_tensor', 'augmentations', 'make_dls', 'write_synth', 'captcha_data']
+__all__ = ['STYLES', 'DIGITS', 'LOWER', 'UPPER', 'GENERAL_ALPHABET', 'TASKS', 'MODEL_HEIGHT', 'GENERAL_HEIGHT', 'AUGMENTS',
+           'shared_data', 'show_grid', 'synth_fonts', 'render_captcha', 'char_crop', 'general_fonts', 'render_general',
+           'random_text', 'check_task', 'synth_items', 'save_items', 'LabelledSet', 'detect_task', 'import_folder',
+           'read_file_list', 'input_size_for', 'Scheme', 'infer_scheme', 'split_of', 'split_key', 'split_set',
+           'TextEncoder', 'to_image_tensor', 'augmentations', 'make_dls', 'write_synth', 'captcha_data']
 
 # %% ../nbs/01_data.ipynb #4176f1bb
 def shared_data(name:str='') -> Path|None:
@@ -513,7 +513,8 @@ def read_file_list(path) -> set[str]:
     return {Path(l).name for l in lines if l}
 
 # %% ../nbs/01_data.ipynb #dd721c8d
-MODEL_HEIGHT = 48  # rows a whole-CAPTCHA model sees; its width follows the scheme's aspect
+MODEL_HEIGHT = 64    # rows a reader of a user's scheme sees; its width follows the scheme's aspect
+GENERAL_HEIGHT = 48  # rows the general reader sees: it has many more images to get through in its minutes
 
 def input_size_for(aspect:float, height:int=MODEL_HEIGHT) -> tuple[int, int]:
     "(width, height) of the model input for images of `aspect` (width / height): a multiple of 16 wide, 1.5 to 8 heights"
