@@ -513,7 +513,7 @@ def read_file_list(path) -> set[str]:
     return {Path(l).name for l in lines if l}
 
 # %% ../nbs/01_data.ipynb #dd721c8d
-MODEL_HEIGHT = 64    # rows a reader of a user's scheme sees; its width follows the scheme's aspect
+MODEL_HEIGHT = 80    # rows a reader of a user's scheme sees; its width follows the scheme's aspect
 GENERAL_HEIGHT = 48  # rows the general reader sees: it has many more images to get through in its minutes
 
 def input_size_for(aspect:float, height:int=MODEL_HEIGHT) -> tuple[int, int]:

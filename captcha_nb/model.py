@@ -40,10 +40,10 @@ def char_model(n_classes:int=len(ALPHABET), arch:str='resnet18', pretrained:bool
 class CTCReader(nn.Module):
     "ResNet trunk -> column features -> BiGRU (plus the features themselves) -> per-column scores over blank + alphabet"
     def __init__(self, n_classes:int, arch:str='resnet18', pretrained:bool=False, hidden:int=128, steps_per_column:int=2,
-                 skip:bool=True, dropout:float=0., drop_path:float=0.):
+                 skip:bool=True, dropout:float=0.):
         super().__init__()
         self.n_out, self.k, self.skip = n_classes + 1, steps_per_column, skip
-        self.trunk = _timm(arch, pretrained, in_chans=1, features_only=True, out_indices=(4,), drop_path_rate=drop_path)  # stochastic depth: no weights either
+        self.trunk = _timm(arch, pretrained, in_chans=1, features_only=True, out_indices=(4,))
         blk = self.trunk.layer4[0]  # last stage: stride 2 vertically, 1 horizontally
         blk.conv1.stride = (2, 1)
         if blk.downsample is not None: blk.downsample[0].stride = (2, 1)
@@ -90,12 +90,12 @@ def seq_accuracy(alphabet:str):
 
 # %% ../nbs/02_model.ipynb #ec560c14
 def make_learner(dls, task:str='char', alphabet:str=ALPHABET, arch:str='resnet18', pretrained:bool=False,
-                 channels_last:bool=False, dropout:float=0., drop_path:float=0., **kwargs) -> Learner:
-    "A fastai `Learner` for `task` ('char' or 'captcha') over `dls`; `dropout` before the reader's output layer, `drop_path` in its trunk"
+                 channels_last:bool=False, dropout:float=0., **kwargs) -> Learner:
+    "A fastai `Learner` for `task` ('char' or 'captcha') over `dls`; `dropout` before the reader's output layer"
     if task == 'char':
         model, loss, metrics = char_model(len(alphabet), arch, pretrained), CrossEntropyLossFlat(), [accuracy]
     elif task == 'captcha':
-        model, loss, metrics = CTCReader(len(alphabet), arch, pretrained, dropout=dropout, drop_path=drop_path), CTCLoss(), [seq_accuracy(alphabet)]
+        model, loss, metrics = CTCReader(len(alphabet), arch, pretrained, dropout=dropout), CTCLoss(), [seq_accuracy(alphabet)]
     else: raise ValueError(f"task must be 'char' or 'captcha', not {task!r}")
     if channels_last: model = model.to(memory_format=torch.channels_last)
     return Learner(dls, model, loss_func=loss, metrics=metrics, opt_func=partial(OptimWrapper, opt=torch.optim.Adam), **kwargs)

@@ -37,14 +37,13 @@ class TrainConfig:
     alphabet: str = ''          # characters the model reads; empty: those of the real labels (else the default 20, or 0-9a-z)
     text_len: str = ''          # characters per CAPTCHA: 5 or a range 4-8; empty: those of the real labels (else 5, or 4-8)
     case: str = 'auto'          # keep, lower (fold labels and answers to lower case), auto (lower when capitals look like label noise)
-    size: str = ''              # model input WxH, e.g. 256x64; empty: 64 rows and the real images' aspect (192x48 for the general reader, 32x52 for crops)
+    size: str = ''              # model input WxH, e.g. 320x80; empty: 80 rows and the real images' aspect (192x48 for the general reader, 32x52 for crops)
     epochs: int = 10
     minutes: float = 0          # time budget of the whole run: > 0 fits the epochs (and repeats of small data) to it
     images: int = 0             # training images in all, drawn in `epochs` equal parts: the same training on any machine (0: each epoch all the data)
     lr: float = 3e-3            # peak learning rate of the one-cycle schedule; 0 or None: fastai's lr_find suggestion
     wd: float = 0.01            # weight decay (fastai's default)
     dropout: float = 0.3        # dropout before a whole-CAPTCHA reader's output layer (0.3 read receita 73 % against 58 % without, 200 labels)
-    drop_path: float = 0.0      # stochastic depth in a whole-CAPTCHA reader's trunk: the chance a residual block is skipped while training, up to this in the last one
     bs: int = 64
     seed: int = 42
     valid_pct: float = 0.1      # share of the real images (else of the synthetic ones) that validates
@@ -82,9 +81,8 @@ class TrainConfig:
         if self.lr in ('', 'None', 'none'): self.lr = None
         if self.lr is not None: self.lr = float(self.lr) or None
         for k in ('epochs', 'bs', 'seed', 'n_synth', 'real_repeat', 'images'): setattr(self, k, int(getattr(self, k) or 0))
-        self.minutes, self.wd, self.dropout, self.drop_path = (float(getattr(self, k) or 0) for k in ('minutes', 'wd', 'dropout', 'drop_path'))
-        for k in ('dropout', 'drop_path'):
-            if not 0 <= getattr(self, k) < 1: raise ValueError(f'{k} must be in [0, 1), not {getattr(self, k)}')
+        self.minutes, self.wd, self.dropout = float(self.minutes or 0), float(self.wd or 0), float(self.dropout or 0)
+        if not 0 <= self.dropout < 1: raise ValueError(f'dropout must be in [0, 1), not {self.dropout}')
         if self.case not in ('auto', *CASES): raise ValueError(f"case must be auto, keep or lower, not {self.case!r}")
         if self.precision not in PRECISIONS: raise ValueError(f'precision must be one of {PRECISIONS}, not {self.precision!r}')
         if self.device not in ('auto', 'cpu', 'cuda'): raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
@@ -671,7 +669,7 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
         splits['train'] = splits['train'] * math.ceil(cfg.bs / len(splits['train']))
     seed_everything(cfg.seed)
     learn = make_learner(build(splits['train']), cfg.task, cfg.alphabet, arch=cfg.arch, pretrained=cfg.pretrained,
-                         channels_last=channels_last_cpu(device), dropout=cfg.dropout, drop_path=cfg.drop_path)
+                         channels_last=channels_last_cpu(device), dropout=cfg.dropout)
     init = init_weights_from(learn.model, cfg.init_from, cfg.alphabet) if cfg.init_from else None
     for s in (init or {}).get('skipped', []):  # a fine-tune from a stuck reader stays stuck (0 of 172 against 96.5 %, see above)
         print(f"warning: init_from {s} reads none of its validation CAPTCHAs (CTC's blank plateau), and a fine-tune from it would "
