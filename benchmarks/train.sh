@@ -30,7 +30,7 @@ case "$RECIPE" in
     # from the general reader of `make run`: from random weights the same 12 epochs now read 87 % (CTC's blank plateau eats 4)
     READER="${READER:-$ROOT/models/reader}"
     [ -f "$READER/learner.pkl" ] || { echo "recipe captcha-v2 starts from the general reader $READER: run make run (or make data reader) first, or set READER=..." >&2; exit 2; }
-    # at 192x48 as measured (97.9 %); captcha-train's default became 64 rows later, for 10-minute few-label runs (01_data)
+    # at 192x48 as measured (97.9 %); captcha-train's default became 80 rows later, for 10-minute few-label runs (01_data)
     P=(-p task captcha -p real_dirs "$SHARED/captcha_images_v2" -p size 192x48 -p n_synth 3000 -p synth_style v2
        -p real_repeat 3 -p epochs 12 -p lr 0.002 -p bs 32 -p init_from "$READER" -p valid_pct 0.15 -p test_pct 0.15) ;;
   scheme2)
