@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""How far can one temperature calibrate a whole-CAPTCHA reader, and how well do 20 validation images find it?
+"""How far can one temperature calibrate a whole-CAPTCHA reader, how well do 20 validation images find it, and what does Platt scaling add?
 
     .venv/bin/python benchmarks/temperature_fit.py MODEL.onnx DIR [--n-train 200] [--draws 30] [--size 20]
 
@@ -11,7 +11,9 @@ MODEL is a reader that `benchmarks/few_shot.py DIR --n N` trained on the first N
   scaling can do at most for this reader;
 - `--draws` times, `--size` random validation images fit T as training does (`train.fit_temperature`: the log
   loss of the answer's confidence against its being right), and, to compare, by the negative log-likelihood of the
-  true labels (CTC's loss, the textbook objective); the ECE on the rest of the validation part.
+  true labels (CTC's loss, the textbook objective); the ECE on the rest of the validation part;
+- on the same draws, T and then Platt scaling of the answer's confidence (`train.fit_confidence_map`), as training
+  does now (`temperature_and_map`).
 
 Prints one JSON line.
 """
@@ -31,7 +33,7 @@ from few_shot import link, split  # noqa: E402
 from captcha_nb.core import calibration  # noqa: E402
 from captcha_nb.data import import_folder  # noqa: E402
 from captcha_nb.export import OnnxReader, model_input  # noqa: E402
-from captcha_nb.train import TEMPERATURES, fit_temperature, read_logits  # noqa: E402
+from captcha_nb.train import TEMPERATURES, fit_confidence_map, fit_temperature, read_logits  # noqa: E402
 
 
 def valid_logits(reader: OnnxReader, folder: Path, n_train: int):
@@ -63,24 +65,29 @@ def main(argv=None):
     logits, labels = valid_logits(reader, a.dir, a.n_train)
     keep = [i for i, l in enumerate(labels) if set(l) <= set(reader.alphabet)]  # a label the model cannot write cannot be scored
     logits, labels = logits[keep], [labels[i] for i in keep]
-    def ece(idx, t):
-        texts, confs = read_logits(logits[idx], 'captcha', reader.alphabet, t, reader.min_len, reader.max_len)
-        return calibration(confs, [x == labels[i] for x, i in zip(texts, idx)])['ece']
+    def read(idx, t, cmap=(1.0, 0.0)):
+        texts, confs = read_logits(logits[idx], 'captcha', reader.alphabet, t, reader.min_len, reader.max_len, cmap)
+        return confs, [x == labels[i] for x, i in zip(texts, idx)]
+    def ece(idx, t, cmap=(1.0, 0.0)): return calibration(*read(idx, t, cmap))['ece']
     every = np.arange(len(labels))
     grid = {float(t): ece(every, float(t)) for t in TEMPERATURES}
     best = min(grid, key=grid.get)
-    rng, fits = np.random.default_rng(0), {'fit_temperature': [], 'true_label_nll': []}
+    rng, fits, maps = np.random.default_rng(0), {'fit_temperature': [], 'true_label_nll': [], 'temperature_and_map': []}, []
     for _ in range(a.draws):
         idx = rng.permutation(len(labels)); fit, rest = idx[:a.size], idx[a.size:]
         fl = [labels[i] for i in fit]
         for name, t in (('fit_temperature', fit_temperature(logits[fit], fl, 'captcha', reader.alphabet, reader.min_len, reader.max_len)),
                         ('true_label_nll', nll_temperature(logits[fit], fl, reader.alphabet))):
             fits[name].append((t, ece(rest, t)))
+        t = fits['fit_temperature'][-1][0]
+        maps.append(fit_confidence_map(*read(fit, t)))  # on the same images, after their T
+        fits['temperature_and_map'].append((t, ece(rest, t, maps[-1])))
     texts, _ = read_logits(logits, 'captcha', reader.alphabet, 1.0, reader.min_len, reader.max_len)
     print(json.dumps(dict(scheme=a.dir.name, n_valid=len(labels), seq_acc=round(float(np.mean([t == l for t, l in zip(texts, labels)])), 4),
                           trained_T=reader.temperature, best_T=round(best, 4), ece_at_best_T=round(grid[best], 4),
                           **{name: dict(median_T=round(float(np.median([t for t, _ in v])), 4), mean_ece=round(float(np.mean([e for _, e in v])), 4))
-                             for name, v in fits.items()}, draws=a.draws, size=a.size)))
+                             for name, v in fits.items()}, median_map=[round(float(np.median(v)), 4) for v in zip(*maps)],
+                          draws=a.draws, size=a.size)))
 
 
 if __name__ == '__main__':

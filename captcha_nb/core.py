@@ -18,7 +18,7 @@ __all__ = ['ALPHABET', 'CHAR_SIZE', 'CAPTCHA_SIZE', 'TEXT_LEN', 'NORM_MEAN', 'NO
            'ImageTooLarge', 'NotAnImage', 'CorruptImage', 'load_image', 'letterbox', 'resize_gray', 'to_input',
            'softmax', 'ctc_greedy_decode', 'restrict_alphabet', 'ctc_decode', 'ctc_text_logprob', 'ctc_read',
            'check_case', 'fold_case', 'fold_alphabet', 'length_range', 'batch_features', 'image_features',
-           'score_texts', 'reliability_bins', 'ece_floor', 'calibration', 'image_files']
+           'score_texts', 'reliability_bins', 'ece_floor', 'calibration', 'recalibrate', 'image_files']
 
 # %% ../nbs/00_core.ipynb #c01534fe
 ALPHABET = '2345678abcdefgmnpwxy'  # default: the 20 classes of the Kaggle character crops
@@ -367,6 +367,14 @@ def calibration(confs, correct, bins:int=10, thresholds=THRESHOLDS, keep:float=0
     return dict(n=len(c), accuracy=round(float(ok.mean()), 4), mean_confidence=round(float(c.mean()), 4), ece=round(float(ece), 4),
                 ece_floor=round(ece_floor(c, bins), 4),
                 coverage=[at(t) for t in thresholds], **{f'keep_{round(keep * 100)}': at(np.sort(c)[::-1][max(0, int(round(keep * len(c))) - 1)])})
+
+# %% ../nbs/00_core.ipynb #de9959aa
+def recalibrate(conf, slope:float=1.0, bias:float=0.0):
+    "Platt scaling of confidences: sigmoid(`slope` * log-odds + `bias`); (1, 0) returns `conf` untouched"
+    if slope == 1 and bias == 0: return conf
+    c = np.clip(np.asarray(conf, np.float64), 1e-12, 1 - 1e-12)  # a CTC text can be 1e-30 likely: finite log-odds
+    out = 1 / (1 + np.exp(-(slope * (np.log(c) - np.log1p(-c)) + bias)))
+    return float(out) if out.ndim == 0 else out
 
 # %% ../nbs/00_core.ipynb #2f31c0b2
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp', '.tif', '.tiff')

@@ -24,7 +24,7 @@ META_KEYS = ('task', 'alphabet', 'input_width', 'input_height', 'norm_mean', 'no
 ENDPOINTS = {'char': '/predict', 'captcha': '/solve'}  # where the server answers each task
 
 def model_meta(task:str, alphabet:str, text_len:int=1, size=None, case:str='keep', min_len:int=None, max_len:int=None,
-               resize:str=None, temperature:float=1.0) -> dict:
+               resize:str=None, temperature:float=1.0, confidence_map:tuple=(1.0, 0.0)) -> dict:
     "The conventions a server needs to run a model, as ONNX metadata strings"
     w, h = size or (CHAR_SIZE if task == 'char' else CAPTCHA_SIZE)
     lo, hi = (1, 1) if task == 'char' else (min_len or text_len, max_len or text_len)
@@ -32,6 +32,7 @@ def model_meta(task:str, alphabet:str, text_len:int=1, size=None, case:str='keep
     return dict(task=task, alphabet=alphabet, input_width=str(w), input_height=str(h), norm_mean=str(NORM_MEAN),
                 norm_std=str(NORM_STD), text_len=str(hi), blank_index='0' if task == 'captcha' else '',
                 min_len=str(lo), max_len=str(hi), case=check_case(case), resize=resize or 'stretch', temperature=str(float(temperature)),
+                confidence_slope=str(float(confidence_map[0])), confidence_bias=str(float(confidence_map[1])),
                 input_layout='NCHW, 1 grey channel, (gray/255 - norm_mean) / norm_std',
                 output=('logits per class' if task == 'char' else 'logits per column over blank + alphabet (CTC)'),
                 producer=f'captcha_nb {captcha_nb.__version__}')
@@ -65,6 +66,7 @@ class ModelSpec:
     case:str='keep'; resize:str='stretch'
     min_len:int=None; max_len:int=None # label lengths it was trained on (None: exported before they were recorded)
     temperature:float=1.0 # outputs are divided by it before the softmax (fitted at training time; 1: not calibrated)
+    confidence_map:tuple=(1.0, 0.0) # (slope, bias) of `recalibrate` for the answer's confidence, after T ((1, 0): none)
 
     @property
     def endpoint(self) -> str: return ENDPOINTS[self.task]
@@ -79,7 +81,8 @@ class ModelSpec:
         lens = (int(meta['min_len']), int(meta['max_len'])) if 'min_len' in meta else (None, None)
         return cls(Path(path), dict(meta), meta['task'], meta['alphabet'], (int(meta['input_width']), int(meta['input_height'])),
                    float(meta['norm_mean']), float(meta['norm_std']), int(meta['text_len']), meta.get('case', 'keep'),
-                   meta.get('resize', 'stretch'), *lens, float(meta.get('temperature', 1.0)))
+                   meta.get('resize', 'stretch'), *lens, float(meta.get('temperature', 1.0)),
+                   (float(meta.get('confidence_slope', 1.0)), float(meta.get('confidence_bias', 0.0))))
 
 def onnx_session(path, threads:int=None, spin:bool=True):
     "An onnxruntime CPU session for `path`; clear errors for a missing or unloadable file"
@@ -128,7 +131,7 @@ class OnnxReader:
         self.spec = s = ModelSpec.from_meta(self.session.get_modelmeta().custom_metadata_map, path)
         self.meta, self.task, self.alphabet, self.size, self.mean, self.std = s.meta, s.task, s.alphabet, s.size, s.mean, s.std
         self.text_len, self.case, self.resize, self.min_len, self.max_len = s.text_len, s.case, s.resize, s.min_len, s.max_len
-        self.temperature = s.temperature
+        self.temperature, self.confidence_map = s.temperature, s.confidence_map
         self.input_name = self.session.get_inputs()[0].name
         self.threads = self.session.get_session_options().intra_op_num_threads
 
@@ -148,12 +151,12 @@ class OnnxReader:
         "Outputs -> one answer per image: label/probabilities for characters, text/characters for CAPTCHAs (`hints`: `decode_hints` per image)"
         probs = softmax(logits.astype(np.float64) / self.temperature, -1)
         if self.task == 'char':
-            return [dict(label=self.alphabet[int(p.argmax())], confidence=round(float(p.max()), 5),
+            return [dict(label=self.alphabet[int(p.argmax())], confidence=round(recalibrate(float(p.max()), *self.confidence_map), 5),
                          probabilities={c: round(float(v), 5) for c, v in zip(self.alphabet, p)}) for p in probs]
         res, default = [], dict(allowed=None, min_len=self.min_len, max_len=self.max_len)
         for i, p in enumerate(probs):
             text, confs, p_text = ctc_read(p, self.alphabet, **(hints[i] if hints and hints[i] else default))
-            res.append(dict(text=text, confidence=round(p_text, 5),
+            res.append(dict(text=text, confidence=round(recalibrate(p_text, *self.confidence_map), 5),
                             characters=[dict(char=c, confidence=round(float(v), 5)) for c, v in zip(text, confs)]))
         return res
 
@@ -200,7 +203,7 @@ def predict_answers(model, arrays, bs:int=128, alphabet:str=None, length=None) -
     m = model.meta
     return predict_items(model, [(a, m['alphabet'][0]*(1 if m['task'] == 'char' else m['text_len'])) for a in arrays],
                          m['task'], m['alphabet'], bs, min_len=m.get('min_len'), max_len=m.get('max_len'),
-                         temperature=m.get('temperature', 1.0))
+                         temperature=m.get('temperature', 1.0), confidence_map=m.get('confidence_map', (1.0, 0.0)))
 
 def predict_texts(model, arrays, bs:int=128, alphabet:str=None, length=None) -> list[str]:
     "Texts read by an `OnnxReader` or a Learner from uint8 arrays (an ONNX model can take decoding hints)"
@@ -304,7 +307,8 @@ def export_dir(model_dir, int8:bool=True, check_dir:str=None, atol:float=1e-3) -
     tmp = model_dir/'model.onnx.tmp'
     inp = model_input(learn)
     export_onnx(learn.model, tmp, model_meta(m['task'], m['alphabet'], m['text_len'], inp['size'], inp['case'],
-                                             m.get('min_len'), m.get('max_len'), inp['resize'], m.get('temperature', 1.0)))
+                                             m.get('min_len'), m.get('max_len'), inp['resize'], m.get('temperature', 1.0),
+                                             m.get('confidence_map', (1.0, 0.0))))
     try: parity = parity_check(learn.model, tmp, test_x[:256] if len(test_x) else calib_x[:64], atol)
     except ExportError: tmp.unlink(); raise
     tmp.replace(fp32)
@@ -416,12 +420,13 @@ def audit_folder(model:OnnxReader, data_dir, min_confidence:float=0.5, bs:int=64
         from cleanlab.rank import get_label_quality_scores
         y, p = np.array([model.alphabet.index(ls.labels[i]) for i in known]), probs[known]
         flagged = find_label_issues(y, p, n_jobs=1)  # its default forks a pool, which can hang a process that already runs torch's threads
-        rows = [row(i, model.alphabet[int(q.argmax())], q.max(), s, f) for i, q, s, f in zip(known, p, get_label_quality_scores(y, p), flagged)]
+        rows = [row(i, model.alphabet[int(q.argmax())], recalibrate(q.max(), *model.confidence_map), s, f) for i, q, s, f in zip(known, p, get_label_quality_scores(y, p), flagged)]
         method = 'cleanlab find_label_issues (confident learning), ranked by self-confidence'
     else:
         rows = []
         for i in known:
             text, _, conf = ctc_read(probs[i], model.alphabet, min_len=model.min_len, max_len=model.max_len)
+            conf = recalibrate(conf, *model.confidence_map)
             quality = np.exp(ctc_text_logprob(np.log(np.clip(probs[i], 1e-30, None)), [model.alphabet.index(c) + 1 for c in ls.labels[i]]))
             rows.append(row(i, text, conf, quality, text != ls.labels[i] and conf >= min_confidence))
         method = f'self-confidence of the label under CTC; flagged when the model reads otherwise at confidence >= {min_confidence}'

@@ -10,9 +10,9 @@ __all__ = ['PRECISIONS', 'EPOCH_VALID', 'TEMPERATURES', 'TrainConfig', 'dirs_of'
            'EpochPrinter', 'TimeGuard', 'AnyDeviceMixedPrecision', 'pick_device', 'seconds_per_image', 'native_bf16',
            'channels_last_cpu', 'choose_precision', 'epoch_valid', 'plan_epochs', 'FitToBudget', 'CPUDistributedDL',
            'CPUDistributedTrainer', 'weights_digest', 'reads_none', 'reads_nothing', 'init_weights_from', 'item_logits',
-           'read_logits', 'predict_items', 'evaluate', 'fit_temperature', 'git_commit', 'versions', 'device_name',
-           'plot_confusion', 'plot_reliability', 'worst_mistakes', 'reference_profile', 'save_samples',
-           'plateau_warning', 'TrainResult', 'run_training', 'captcha_train']
+           'read_logits', 'predict_items', 'evaluate', 'fit_temperature', 'fit_confidence_map', 'git_commit',
+           'versions', 'device_name', 'plot_confusion', 'plot_reliability', 'worst_mistakes', 'reference_profile',
+           'save_samples', 'plateau_warning', 'TrainResult', 'run_training', 'captcha_train']
 
 # %% ../nbs/03_train.ipynb #9bc2db31
 import json, math, os, platform, subprocess, sys, time
@@ -488,18 +488,21 @@ def item_logits(learn, items, bs:int=256) -> torch.Tensor:
         logits, _ = learn.get_preds(dl=learn.dls.test_dl(items, with_labels=True, bs=bs), act=lambda x: x)
     return logits.float()
 
-def read_logits(logits:torch.Tensor, task:str='char', alphabet:str=ALPHABET, temperature:float=1.0, min_len:int=None, max_len:int=None):
+def read_logits(logits:torch.Tensor, task:str='char', alphabet:str=ALPHABET, temperature:float=1.0, min_len:int=None, max_len:int=None,
+                confidence_map:tuple=(1.0, 0.0), # (slope, bias) of `core.recalibrate`, applied after the temperature
+               ):
     "Texts and confidences from raw outputs, as the exported model answers: the class probability, or the whole text's (`ctc_read`)"
     probs = (logits.float() / temperature).softmax(-1)
     if task == 'char':
         conf, idx = probs.max(-1)
-        return [alphabet[i] for i in idx.tolist()], conf.tolist()
+        return [alphabet[i] for i in idx.tolist()], recalibrate(conf.double().numpy(), *confidence_map).tolist()
     out = [ctc_read(p, alphabet, min_len=min_len, max_len=max_len) for p in probs.numpy().astype(np.float64)]
-    return [t for t, _, _ in out], [p for _, _, p in out]
+    return [t for t, _, _ in out], [recalibrate(p, *confidence_map) for _, _, p in out]
 
-def predict_items(learn, items, task:str='char', alphabet:str=ALPHABET, bs:int=256, min_len:int=None, max_len:int=None, temperature:float=1.0):
+def predict_items(learn, items, task:str='char', alphabet:str=ALPHABET, bs:int=256, min_len:int=None, max_len:int=None, temperature:float=1.0,
+                  confidence_map:tuple=(1.0, 0.0)):
     "Predicted texts and confidences of `items` ((array, label) pairs) with `learn`, CTC decoding kept to `min_len`..`max_len`"
-    return read_logits(item_logits(learn, items, bs), task, alphabet, temperature, min_len, max_len)
+    return read_logits(item_logits(learn, items, bs), task, alphabet, temperature, min_len, max_len, confidence_map)
 
 def evaluate(learn, items, task:str='char', alphabet:str=ALPHABET, min_len:int=None, max_len:int=None) -> dict:
     "`score_texts` of `learn` on `items`"
@@ -530,6 +533,19 @@ def fit_temperature(logits:torch.Tensor, labels:list, task:str='char', alphabet:
         loss = [F.binary_cross_entropy(logp(t).exp().clamp(1e-6, 1 - 1e-6), right).item() for t in ts]
     prior = np.log(ts) ** 2 / (2 * len(labels))  # few images decide little: a validation split read perfectly must not sharpen T to the end of the grid
     return round(float(ts[int(np.argmin(np.array(loss) + prior))]), 4)
+
+# %% ../nbs/03_train.ipynb #9c0aad90
+def fit_confidence_map(confs, right) -> tuple[float, float]:
+    "(slope, bias) of `core.recalibrate` whose confidences best predict `right`: log loss, standard normal prior on log slope and bias"
+    from scipy.optimize import minimize
+    if not len(confs): return (1.0, 0.0)
+    c, y = np.clip(np.asarray(confs, np.float64), 1e-12, 1 - 1e-12), np.asarray(right, np.float64)
+    z = np.log(c) - np.log1p(-c)
+    def loss(w):  # w = (log slope, bias); the log loss of sigmoid(s), written stably
+        s = np.exp(w[0]) * z + w[1]
+        return float(np.mean(y * np.logaddexp(0, -s) + (1 - y) * np.logaddexp(0, s))) + (w[0] ** 2 + w[1] ** 2) / (2 * len(y))
+    w = minimize(loss, np.zeros(2), method='L-BFGS-B').x
+    return round(float(np.exp(w[0])), 4), round(float(w[1]), 4)
 
 # %% ../nbs/03_train.ipynb #1f9c012e
 def git_commit() -> str:
@@ -719,17 +735,20 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     fit_items = real['valid'] if real['valid'] and (len(real['valid']) >= 20 or len(real['valid']) == len(splits['valid'])) else splits['valid']
     temperature = fit_temperature(v_logits[:len(fit_items)], [l for _, l in fit_items], cfg.task, cfg.alphabet, lo, hi,
                                   sharpen=fit_items is real['valid'])  # synthetic images read near perfectly say nothing of real ones
-    score = lambda items: predict_items(learn, items, cfg.task, cfg.alphabet, min_len=lo, max_len=hi, temperature=temperature)
     right = lambda preds, items: [p == l for p, (_, l) in zip(preds, items)]
+    fit_preds, fit_confs = read_logits(v_logits[:len(fit_items)], cfg.task, cfg.alphabet, temperature, lo, hi)
+    confidence_map = fit_confidence_map(fit_confs, right(fit_preds, fit_items)) if fit_items is real['valid'] else (1.0, 0.0)  # as T: real only
+    score = lambda items: predict_items(learn, items, cfg.task, cfg.alphabet, min_len=lo, max_len=hi, temperature=temperature,
+                                        confidence_map=confidence_map)
     test_items = splits['test']
     preds, confs = score(test_items) if test_items else ([], [])
     test_scores = score_texts(preds, [l for _, l in test_items], cfg.alphabet) if test_items else {}
-    v_preds, v_confs = read_logits(v_logits, cfg.task, cfg.alphabet, temperature, lo, hi)
+    v_preds, v_confs = read_logits(v_logits, cfg.task, cfg.alphabet, temperature, lo, hi, confidence_map)
     valid_scores = score_texts(v_preds, [l for _, l in splits['valid']], cfg.alphabet)
     v_right = right(v_preds, splits['valid'])  # once: the plateau check and the calibration share it
     notes = plateau_warning(v_logits, sum(v_right)) if cfg.task == 'captcha' else []
     for w in notes: print(f'warning: {w}', file=sys.stderr, flush=True)
-    calib = dict(temperature=temperature, fitted_on=dict(n=len(fit_items), real=fit_items is real['valid']),
+    calib = dict(temperature=temperature, confidence_map=dict(slope=confidence_map[0], bias=confidence_map[1]), fitted_on=dict(n=len(fit_items), real=fit_items is real['valid']),
                  valid=calibration(v_confs, v_right), test=calibration(confs, right(preds, test_items)))
     eval_scores = {}
     for d in dirs_of(cfg.eval_dirs):
@@ -752,6 +771,7 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     reference_profile(learn, ref_items, cfg.task, cfg.alphabet, seed=cfg.seed).to_csv(out/'reference.csv', index=False)
     # the run: Learner with the conventions export needs, samples for export checks, metrics last
     learn.meta = dict(task=cfg.task, alphabet=cfg.alphabet, text_len=hi, min_len=lo, max_len=hi, case=cfg.case, temperature=temperature,
+                      confidence_map=confidence_map,
                       input_width=size[0], input_height=size[1], resize='letterbox' if cfg.task == 'captcha' else 'stretch')
     learn.export(out.resolve()/'learner.pkl.tmp')
     if rank == 0: os.replace(out/'learner.pkl.tmp', out/'learner.pkl')  # atomic: an interrupted run never leaves half a file

@@ -58,4 +58,5 @@ def test_temperature_fit_scores_the_validation_part(tiny_captcha_model, tmp_path
     test, pool = few_shot.split(folder)
     assert row['n_valid'] == min(len(test), len(pool) - 10) and row['draws'] == 3 and row['size'] == 5
     assert 0.25 <= row['best_T'] <= 8 and all(0 <= row[k]['mean_ece'] <= 1 and 0.25 <= row[k]['median_T'] <= 8
-                                              for k in ('fit_temperature', 'true_label_nll'))
+                                              for k in ('fit_temperature', 'true_label_nll', 'temperature_and_map'))
+    assert len(row['median_map']) == 2 and row['median_map'][0] > 0

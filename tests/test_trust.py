@@ -44,6 +44,27 @@ def test_confidence_is_the_probability_of_the_whole_text(tiny_captcha_model, cap
         assert abs(p - a['confidence']) < 1e-4, (a, p)
 
 
+def test_the_confidence_map_travels_in_the_onnx_metadata(tiny_captcha_model, captcha_folder, tmp_path):
+    "Platt scaling fitted at training time is in the model's metadata; every answer's confidence goes through it, the ranking does not change"
+    import onnx
+    from captcha_nb.core import recalibrate
+    metrics = json.loads((tiny_captcha_model/'metrics.json').read_text())['calibration']
+    plain = OnnxReader(tiny_captcha_model/'model.onnx')
+    assert plain.confidence_map == (metrics['confidence_map']['slope'], metrics['confidence_map']['bias'])
+    m = onnx.load(str(tiny_captcha_model/'model.onnx'))
+    for p in m.metadata_props:
+        if p.key in ('confidence_slope', 'confidence_bias'): p.value = {'confidence_slope': '2.5', 'confidence_bias': '0.7'}[p.key]
+    onnx.save(m, str(tmp_path/'mapped.onnx'))
+    mapped = OnnxReader(tmp_path/'mapped.onnx')
+    assert mapped.confidence_map == (2.5, 0.7)
+    files = image_files(captcha_folder)
+    before, after = plain.predict(files), mapped.predict(files)
+    assert [a['text'] for a in before] == [a['text'] for a in after]
+    for a, b in zip(before, after):
+        assert abs(b['confidence'] - recalibrate(a['confidence'], 2.5, 0.7)) < 1e-3, (a, b)
+        assert [c['confidence'] for c in a['characters']] == [c['confidence'] for c in b['characters']]  # per character: T only
+
+
 def test_training_reports_calibration(tiny_char_model):
     m = json.loads((tiny_char_model/'metrics.json').read_text())['calibration']
     assert m['fitted_on']['n'] > 0 and TEMPERATURES[0] <= m['temperature'] <= TEMPERATURES[-1]
