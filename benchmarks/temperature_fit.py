@@ -30,7 +30,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from few_shot import link, split  # noqa: E402
-from captcha_nb.core import calibration  # noqa: E402
+from captcha_nb.core import calibration, recalibrate  # noqa: E402
 from captcha_nb.data import import_folder  # noqa: E402
 from captcha_nb.export import OnnxReader, model_input  # noqa: E402
 from captcha_nb.train import TEMPERATURES, fit_confidence_map, fit_temperature, read_logits  # noqa: E402
@@ -44,6 +44,18 @@ def valid_logits(reader: OnnxReader, folder: Path, n_train: int):
         ls = import_folder(link(files, Path(tmp)/'valid'), 'captcha', None, None, progress=False, **model_input(reader))
     x = ((np.stack([a for a, _ in ls.items])[:, None] / 255 - reader.mean) / reader.std).astype(np.float32)  # as make_dls feeds it
     return torch.tensor(np.concatenate([reader.logits(x[i:i + 64]) for i in range(0, len(x), 64)])), ls.labels
+
+
+def text_probability(logits, texts, alphabet: str):
+    "P(text) of each image's `texts` at a temperature, for all images at once (`ctc_loss`: the sum `core.ctc_read` makes); cached by T"
+    targets = torch.tensor([alphabet.index(c) + 1 for t in texts for c in t], dtype=torch.long)
+    lens, steps, cache = torch.tensor([len(t) for t in texts]), torch.full((len(texts),), logits.shape[1]), {}
+    def p(t: float) -> np.ndarray:
+        if t not in cache:
+            lp = (logits / t).log_softmax(-1).transpose(0, 1)
+            cache[t] = np.exp(-F.ctc_loss(lp, targets, steps, lens, blank=0, reduction='none', zero_infinity=True).double().numpy())
+        return cache[t]
+    return p
 
 
 def nll_temperature(logits, labels, alphabet: str) -> float:
@@ -65,9 +77,10 @@ def main(argv=None):
     logits, labels = valid_logits(reader, a.dir, a.n_train)
     keep = [i for i, l in enumerate(labels) if set(l) <= set(reader.alphabet)]  # a label the model cannot write cannot be scored
     logits, labels = logits[keep], [labels[i] for i in keep]
-    def read(idx, t, cmap=(1.0, 0.0)):
-        texts, confs = read_logits(logits[idx], 'captcha', reader.alphabet, t, reader.min_len, reader.max_len, cmap)
-        return confs, [x == labels[i] for x, i in zip(texts, idx)]
+    texts, _ = read_logits(logits, 'captcha', reader.alphabet, 1.0, reader.min_len, reader.max_len)  # the same texts at any T
+    right = np.array([t == l for t, l in zip(texts, labels)])
+    p_text = text_probability(logits, texts, reader.alphabet)
+    def read(idx, t, cmap=(1.0, 0.0)): return recalibrate(p_text(t)[idx], *cmap), right[idx]
     def ece(idx, t, cmap=(1.0, 0.0)): return calibration(*read(idx, t, cmap))['ece']
     every = np.arange(len(labels))
     grid = {float(t): ece(every, float(t)) for t in TEMPERATURES}
@@ -82,8 +95,7 @@ def main(argv=None):
         t = fits['fit_temperature'][-1][0]
         maps.append(fit_confidence_map(*read(fit, t)))  # on the same images, after their T
         fits['temperature_and_map'].append((t, ece(rest, t, maps[-1])))
-    texts, _ = read_logits(logits, 'captcha', reader.alphabet, 1.0, reader.min_len, reader.max_len)
-    print(json.dumps(dict(scheme=a.dir.name, n_valid=len(labels), seq_acc=round(float(np.mean([t == l for t, l in zip(texts, labels)])), 4),
+    print(json.dumps(dict(scheme=a.dir.name, n_valid=len(labels), seq_acc=round(float(right.mean()), 4),
                           trained_T=reader.temperature, best_T=round(best, 4), ece_at_best_T=round(grid[best], 4),
                           **{name: dict(median_T=round(float(np.median([t for t, _ in v])), 4), mean_ece=round(float(np.mean([e for _, e in v])), 4))
                              for name, v in fits.items()}, median_map=[round(float(np.median(v)), 4) for v in zip(*maps)],
