@@ -118,6 +118,12 @@ def plot(rows: list[dict], name: str, path: Path):
     fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
 
 
+def calibration_fit(metrics: dict) -> dict:
+    "What training fitted to calibrate a run (its metrics.json): temperature, confidence map, on how many validation images"
+    c = metrics.get('calibration') or {}
+    return dict(temperature=c.get('temperature'), confidence_map=c.get('confidence_map'), fitted_on=(c.get('fitted_on') or {}).get('n'))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('dir', type=Path, help='folder of labelled whole CAPTCHAs')
@@ -171,7 +177,7 @@ def main(argv=None):
             emit(dict(reader='captcha_nb' if init else 'captcha_nb from scratch', n=n, minutes=a.minutes, train_args=a.train_args, seq_acc=res['seq_acc'],
                       char_acc=res['char_acc'], train_s=m['timings']['train_s'], total_s=round(time.time() - t, 1),
                       case=m['params']['case'], size=m['params']['size'], precision=m['device']['precision'],
-                      temperature=m.get('calibration', {}).get('temperature'), **trust(res)))
+                      **calibration_fit(m), **trust(res)))
     png = out/('few_shot.png' if a.score_on == 'test' else 'few_shot_valid.png')
     plot(rows, f'{name}: {len(test)} {a.score_on} images', png)
     print(f'plot: {png}')

@@ -11,17 +11,25 @@ most confident 90 % of their answers).
 """
 import argparse
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 FINE, SCRATCH = 'captcha_nb', 'captcha_nb from scratch'
 
 
 def load(folders) -> dict[str, list[dict]]:
-    "Rows of every results.jsonl, grouped by scheme"
+    "Rows of every results.jsonl, grouped by scheme; a fine-tuned row written before few_shot.py recorded the calibration fit gets it from its run's metrics.json"
+    from few_shot import calibration_fit
     runs = {}
     for f in folders:
         for line in (Path(f)/'results.jsonl').read_text().splitlines():
-            if line.strip(): r = json.loads(line); runs.setdefault(r['scheme'], []).append(r)
+            if not line.strip(): continue
+            r = json.loads(line)
+            m = Path(f)/f"n{r.get('n')}"/'metrics.json'
+            if r['reader'] == FINE and 'confidence_map' not in r and m.exists(): r.update(calibration_fit(json.loads(m.read_text())))
+            runs.setdefault(r['scheme'], []).append(r)
     return runs
 
 
@@ -50,12 +58,16 @@ def table(runs: dict) -> str:
 
 
 def trust_table(runs: dict, n: int = 200) -> str:
-    "How far the fine-tuned readers' confidence can be trusted on the test part: temperature, ECE, the most confident 90 %"
-    out = ['| scheme | temperature (fitted on 20 validation images) | expected calibration error | ECE of a calibrated reader (sampling alone) '
-           '| answers kept at the 90 % threshold | their accuracy | accuracy of all |', '|---|---|---|---|---|---|---|']
+    "How far the fine-tuned readers' confidence can be trusted on the test part: temperature and confidence map, ECE, the most confident 90 %"
+    out = ['| scheme | temperature; confidence map (slope, bias); validation images they were fitted on | expected calibration error '
+           '| ECE of a calibrated reader (sampling alone) | answers kept at the 90 % threshold | their accuracy | accuracy of all |',
+           '|---|---|---|---|---|---|---|']
     for name, rs in runs.items():
         r = next((r for r in rs if r['reader'] == FINE and r['n'] == n and r.get('keep_90')), None)
-        if r: out.append(f"| `{name}` | {r['temperature']} | {pct(r['ece'])} | {pct(r.get('ece_floor'))} | {pct(r['keep_90']['kept'])} (confidence >= {r['keep_90']['threshold']:.3f}) "
+        cmap = r and r.get('confidence_map')
+        fit = r and '; '.join(x for x in (str(r['temperature']), cmap and f"({cmap['slope']}, {cmap['bias']})",
+                                          r.get('fitted_on') and f"{r['fitted_on']} images") if x)
+        if r: out.append(f"| `{name}` | {fit} | {pct(r['ece'])} | {pct(r.get('ece_floor'))} | {pct(r['keep_90']['kept'])} (confidence >= {r['keep_90']['threshold']:.3f}) "
                          f"| {pct(r['keep_90']['accuracy'])} | {pct(r['seq_acc'])} |")
     return '\n'.join(out)
 
