@@ -65,3 +65,14 @@ def test_temperature_fit_scores_the_validation_part(tiny_captcha_model, tmp_path
     assert 0.25 <= row['best_T'] <= 8 and all(0 <= row[k]['mean_ece'] <= 1 and 0.25 <= row[k]['median_T'] <= 8
                                               for k in ('fit_temperature', 'true_label_nll', 'temperature_and_map'))
     assert len(row['median_map']) == 2 and row['median_map'][0] > 0
+
+
+def test_confidence_map_scores_each_calibration_step(tiny_captcha_model, tmp_path):
+    "benchmarks/confidence_map.py: the test part's ECE raw, with T only and with T and the map, the same answers each time"
+    folder = write_captchas(tmp_path/'scheme', n=40)
+    r = subprocess.run([BIN/'python', 'benchmarks/confidence_map.py', tiny_captcha_model, folder], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = json.loads(r.stdout.strip().splitlines()[-1])
+    test, _ = few_shot.split(folder)
+    assert row['n'] == len(test) and 0 <= row['seq_acc'] <= 1 and len(row['confidence_map']) == 2
+    assert all(0 <= row[k]['ece'] <= 1 and 0 <= row[k]['mean_confidence'] <= 1 for k in ('raw', 'temperature_only', 'temperature_and_map'))
