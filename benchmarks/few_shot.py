@@ -119,9 +119,10 @@ def plot(rows: list[dict], name: str, path: Path):
 
 
 def calibration_fit(metrics: dict) -> dict:
-    "What training fitted to calibrate a run (its metrics.json): temperature, confidence map, on how many validation images"
+    "What training fitted to calibrate a run (its metrics.json): temperature, confidence map, on how many validation images, over how many views"
     c = metrics.get('calibration') or {}
-    return dict(temperature=c.get('temperature'), confidence_map=c.get('confidence_map'), fitted_on=(c.get('fitted_on') or {}).get('n'))
+    return dict(temperature=c.get('temperature'), confidence_map=c.get('confidence_map'), fitted_on=(c.get('fitted_on') or {}).get('n'),
+                views=c.get('views', 1))
 
 
 def main(argv=None):

@@ -13,12 +13,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['ALPHABET', 'CHAR_SIZE', 'CAPTCHA_SIZE', 'TEXT_LEN', 'NORM_MEAN', 'NORM_STD', 'MAX_PIXELS', 'IMAGE_FORMATS',
-           'MAX_JPEG_SCANS', 'MAX_BYTES', 'RESIZE_MODES', 'CASES', 'FEATURES', 'THRESHOLDS', 'IMAGE_EXTS',
+           'MAX_JPEG_SCANS', 'MAX_BYTES', 'RESIZE_MODES', 'VIEW_MOVES', 'CASES', 'FEATURES', 'THRESHOLDS', 'IMAGE_EXTS',
            'check_alphabet', 'label_from_path', 'is_char_file', 'seed_everything', 'usable_cpus', 'ImageLoadError',
            'ImageTooLarge', 'NotAnImage', 'CorruptImage', 'load_image', 'letterbox', 'resize_gray', 'to_input',
-           'softmax', 'ctc_greedy_decode', 'restrict_alphabet', 'ctc_decode', 'ctc_text_logprob', 'ctc_read',
-           'check_case', 'fold_case', 'fold_alphabet', 'length_range', 'batch_features', 'image_features',
-           'score_texts', 'reliability_bins', 'ece_floor', 'calibration', 'recalibrate', 'image_files']
+           'softmax', 'ctc_greedy_decode', 'restrict_alphabet', 'ctc_decode', 'ctc_text_logprob', 'text_probability',
+           'ctc_read', 'view_stack', 'check_case', 'fold_case', 'fold_alphabet', 'length_range', 'batch_features',
+           'image_features', 'score_texts', 'reliability_bins', 'ece_floor', 'calibration', 'recalibrate',
+           'image_files']
 
 # %% ../nbs/00_core.ipynb #c01534fe
 ALPHABET = '2345678abcdefgmnpwxy'  # default: the 20 classes of the Kaggle character crops
@@ -234,7 +235,7 @@ def restrict_alphabet(probs:np.ndarray, alphabet:str, allowed:str=None) -> tuple
     "(T, 1+len(alphabet)) probabilities renormalised over the blank and the `allowed` characters, and that alphabet"
     if not allowed: return probs, alphabet
     keep = np.array([0] + [i + 1 for i, c in enumerate(alphabet) if c in set(allowed)])
-    return probs[:, keep] / probs[:, keep].sum(-1, keepdims=True), ''.join(alphabet[i - 1] for i in keep[1:])
+    return probs[..., keep] / probs[..., keep].sum(-1, keepdims=True), ''.join(alphabet[i - 1] for i in keep[1:])
 
 def ctc_decode(probs:np.ndarray, alphabet:str, allowed:str=None, min_len:int=None, max_len:int=None) -> tuple[str, list[float]]:
     "Text and per-character confidences from (T, 1+len(alphabet)) probabilities, keeping to `allowed` characters and `min_len`..`max_len`"
@@ -262,12 +263,29 @@ def ctc_text_logprob(logp:np.ndarray, indices) -> float:
         alpha = np.logaddexp(np.logaddexp(alpha, shift(alpha, 1)), np.where(can_skip, shift(alpha, 2), -np.inf)) + logp[t, ext]
     return float(np.logaddexp(alpha[-1], alpha[-2]) if len(ext) > 1 else alpha[-1])
 
+def text_probability(probs:np.ndarray, alphabet:str, text:str) -> float:
+    "P(`text`) under (T, 1+len(alphabet)) CTC probabilities; for (V, T, K), views of one image, the mean over the views"
+    stack = probs if probs.ndim == 3 else probs[None]
+    idx = [alphabet.index(c) + 1 for c in text]
+    return float(np.mean([np.exp(ctc_text_logprob(np.log(np.clip(v, 1e-30, None)), idx)) for v in stack]))
+
 def ctc_read(probs:np.ndarray, alphabet:str, allowed:str=None, min_len:int=None, max_len:int=None) -> tuple[str, list[float], float]:
-    "`ctc_decode`, plus the probability of the text as a whole"
+    "`ctc_decode`, plus the probability of the text as a whole; for (V, T, K) `probs` (`views` of one image), the first view's text and its probability averaged over all"
     probs, alphabet = restrict_alphabet(probs, alphabet, allowed)
-    text, confs = ctc_decode(probs, alphabet, min_len=min_len, max_len=max_len)
-    logp = np.log(np.clip(probs, 1e-30, None))
-    return text, confs, float(np.exp(ctc_text_logprob(logp, [alphabet.index(c) + 1 for c in text])))
+    text, confs = ctc_decode(probs if probs.ndim == 2 else probs[0], alphabet, min_len=min_len, max_len=max_len)
+    return text, confs, text_probability(probs, alphabet, text)
+
+# %% ../nbs/00_core.ipynb #f189a33d
+VIEW_MOVES = ((-0.015, 0, 1), (0.015, 0, 1), (0, -0.04, 1), (0, 0.04, 1), (0, 0, 0.93), (0, 0, 1.07))  # (dx, dy) as shares of width and height, scale
+
+def view_stack(a:np.ndarray, moves=VIEW_MOVES) -> np.ndarray:
+    "(1 + len(moves), H, W) float32: the (H, W) image `a` and copies of it moved by `moves`, the background (its median) filling in"
+    a = np.asarray(a, np.float32); h, w = a.shape
+    im, bg = Image.fromarray(a, 'F'), float(np.median(a))
+    def moved(dx, dy, s):  # output (x, y) shows input (x/s + c, y/s + f): scaled about the centre, shifted by whole pixels
+        m = (1 / s, 0, (w - w / s) / 2 - round(dx * w), 0, 1 / s, (h - h / s) / 2 - round(dy * h))
+        return np.asarray(im.transform((w, h), Image.AFFINE, m, Image.BILINEAR, fillcolor=bg))
+    return np.stack([a] + [moved(*m) for m in moves])
 
 # %% ../nbs/00_core.ipynb #4ee2cb45
 CASES = ('keep', 'lower')

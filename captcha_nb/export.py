@@ -24,7 +24,7 @@ META_KEYS = ('task', 'alphabet', 'input_width', 'input_height', 'norm_mean', 'no
 ENDPOINTS = {'char': '/predict', 'captcha': '/solve'}  # where the server answers each task
 
 def model_meta(task:str, alphabet:str, text_len:int=1, size=None, case:str='keep', min_len:int=None, max_len:int=None,
-               resize:str=None, temperature:float=1.0, confidence_map:tuple=(1.0, 0.0)) -> dict:
+               resize:str=None, temperature:float=1.0, confidence_map:tuple=(1.0, 0.0), views:int=1) -> dict:
     "The conventions a server needs to run a model, as ONNX metadata strings"
     w, h = size or (CHAR_SIZE if task == 'char' else CAPTCHA_SIZE)
     lo, hi = (1, 1) if task == 'char' else (min_len or text_len, max_len or text_len)
@@ -32,7 +32,7 @@ def model_meta(task:str, alphabet:str, text_len:int=1, size=None, case:str='keep
     return dict(task=task, alphabet=alphabet, input_width=str(w), input_height=str(h), norm_mean=str(NORM_MEAN),
                 norm_std=str(NORM_STD), text_len=str(hi), blank_index='0' if task == 'captcha' else '',
                 min_len=str(lo), max_len=str(hi), case=check_case(case), resize=resize or 'stretch', temperature=str(float(temperature)),
-                confidence_slope=str(float(confidence_map[0])), confidence_bias=str(float(confidence_map[1])),
+                confidence_slope=str(float(confidence_map[0])), confidence_bias=str(float(confidence_map[1])), confidence_views=str(int(views)),
                 input_layout='NCHW, 1 grey channel, (gray/255 - norm_mean) / norm_std',
                 output=('logits per class' if task == 'char' else 'logits per column over blank + alphabet (CTC)'),
                 producer=f'captcha_nb {captcha_nb.__version__}')
@@ -67,6 +67,7 @@ class ModelSpec:
     min_len:int=None; max_len:int=None # label lengths it was trained on (None: exported before they were recorded)
     temperature:float=1.0 # outputs are divided by it before the softmax (fitted at training time; 1: not calibrated)
     confidence_map:tuple=(1.0, 0.0) # (slope, bias) of `recalibrate` for the answer's confidence, after T ((1, 0): none)
+    views:int=1 # readings the answer's confidence averages: the image and `views - 1` moved copies (`core.view_stack`)
 
     @property
     def endpoint(self) -> str: return ENDPOINTS[self.task]
@@ -82,7 +83,7 @@ class ModelSpec:
         return cls(Path(path), dict(meta), meta['task'], meta['alphabet'], (int(meta['input_width']), int(meta['input_height'])),
                    float(meta['norm_mean']), float(meta['norm_std']), int(meta['text_len']), meta.get('case', 'keep'),
                    meta.get('resize', 'stretch'), *lens, float(meta.get('temperature', 1.0)),
-                   (float(meta.get('confidence_slope', 1.0)), float(meta.get('confidence_bias', 0.0))))
+                   (float(meta.get('confidence_slope', 1.0)), float(meta.get('confidence_bias', 0.0))), int(meta.get('confidence_views', 1)))
 
 def onnx_session(path, threads:int=None, spin:bool=True):
     "An onnxruntime CPU session for `path`; clear errors for a missing or unloadable file"
@@ -131,7 +132,7 @@ class OnnxReader:
         self.spec = s = ModelSpec.from_meta(self.session.get_modelmeta().custom_metadata_map, path)
         self.meta, self.task, self.alphabet, self.size, self.mean, self.std = s.meta, s.task, s.alphabet, s.size, s.mean, s.std
         self.text_len, self.case, self.resize, self.min_len, self.max_len = s.text_len, s.case, s.resize, s.min_len, s.max_len
-        self.temperature, self.confidence_map = s.temperature, s.confidence_map
+        self.temperature, self.confidence_map, self.views = s.temperature, s.confidence_map, s.views
         self.input_name = self.session.get_inputs()[0].name
         self.threads = self.session.get_session_options().intra_op_num_threads
 
@@ -143,12 +144,18 @@ class OnnxReader:
         "Raw outputs for a (B, 1, H, W) batch"
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
+    def outputs(self, batch:np.ndarray) -> np.ndarray:
+        "What `answers` reads for a (B, 1, H, W) batch: the raw outputs, or (B, V, T, K) of every view when the confidence averages `views`"
+        if self.views == 1 or not len(batch): return self.logits(batch)
+        out = self.logits(np.concatenate([view_stack(b[0], VIEW_MOVES[:self.views - 1])[:, None] for b in batch]))
+        return out.reshape(len(batch), self.views, *out.shape[1:])
+
     def decode_hints(self, alphabet:str=None, length=None) -> dict:
         "Checked decoding options from hints (see `decode_hints`)"
         return decode_hints(self.meta, alphabet, length)
 
     def answers(self, logits:np.ndarray, hints:list=None) -> list[dict]:
-        "Outputs -> one answer per image: label/probabilities for characters, text/characters for CAPTCHAs (`hints`: `decode_hints` per image)"
+        "Outputs (`outputs`) -> one answer per image: label/probabilities for characters, text/characters for CAPTCHAs (`hints`: `decode_hints` per image)"
         probs = softmax(logits.astype(np.float64) / self.temperature, -1)
         if self.task == 'char':
             return [dict(label=self.alphabet[int(p.argmax())], confidence=round(recalibrate(float(p.max()), *self.confidence_map), 5),
@@ -168,8 +175,8 @@ class OnnxReader:
         return [judge(a, min_confidence) for a in out]
 
     def logits_of(self, images, bs:int=64) -> np.ndarray:
-        "Raw outputs for a list of image sources, `bs` at a time"
-        return np.concatenate([self.logits(np.stack([self.preprocess(s) for s in images[i:i+bs]])) for i in range(0, len(images), bs)])
+        "`outputs` for a list of image sources, `bs` at a time"
+        return np.concatenate([self.outputs(np.stack([self.preprocess(s) for s in images[i:i+bs]])) for i in range(0, len(images), bs)])
 
 def check_min_confidence(v) -> float|None:
     "A `min_confidence` from a request or the command line: a number in [0, 1], or None"
@@ -203,7 +210,7 @@ def predict_answers(model, arrays, bs:int=128, alphabet:str=None, length=None) -
     m = model.meta
     return predict_items(model, [(a, m['alphabet'][0]*(1 if m['task'] == 'char' else m['text_len'])) for a in arrays],
                          m['task'], m['alphabet'], bs, min_len=m.get('min_len'), max_len=m.get('max_len'),
-                         temperature=m.get('temperature', 1.0), confidence_map=m.get('confidence_map', (1.0, 0.0)))
+                         temperature=m.get('temperature', 1.0), confidence_map=m.get('confidence_map', (1.0, 0.0)), views=m.get('confidence_views', 1))
 
 def predict_texts(model, arrays, bs:int=128, alphabet:str=None, length=None) -> list[str]:
     "Texts read by an `OnnxReader` or a Learner from uint8 arrays (an ONNX model can take decoding hints)"
@@ -308,7 +315,7 @@ def export_dir(model_dir, int8:bool=True, check_dir:str=None, atol:float=1e-3) -
     inp = model_input(learn)
     export_onnx(learn.model, tmp, model_meta(m['task'], m['alphabet'], m['text_len'], inp['size'], inp['case'],
                                              m.get('min_len'), m.get('max_len'), inp['resize'], m.get('temperature', 1.0),
-                                             m.get('confidence_map', (1.0, 0.0))))
+                                             m.get('confidence_map', (1.0, 0.0)), m.get('confidence_views', 1)))
     try: parity = parity_check(learn.model, tmp, test_x[:256] if len(test_x) else calib_x[:64], atol)
     except ExportError: tmp.unlink(); raise
     tmp.replace(fp32)
@@ -427,7 +434,7 @@ def audit_folder(model:OnnxReader, data_dir, min_confidence:float=0.5, bs:int=64
         for i in known:
             text, _, conf = ctc_read(probs[i], model.alphabet, min_len=model.min_len, max_len=model.max_len)
             conf = recalibrate(conf, *model.confidence_map)
-            quality = np.exp(ctc_text_logprob(np.log(np.clip(probs[i], 1e-30, None)), [model.alphabet.index(c) + 1 for c in ls.labels[i]]))
+            quality = text_probability(probs[i], model.alphabet, ls.labels[i])
             rows.append(row(i, text, conf, quality, text != ls.labels[i] and conf >= min_confidence))
         method = f'self-confidence of the label under CTC; flagged when the model reads otherwise at confidence >= {min_confidence}'
     rows.sort(key=lambda r: r['label_quality'])

@@ -53,7 +53,7 @@ def model_card(model_dir) -> dict:
     scores = {k: {kk: vv for kk, vv in m[k].items() if kk != 'per_class'} for k in ('test', 'valid') if m.get(k)}
     cal = m.get('calibration') or {}
     return dict(task=p.get('task'), alphabet=p.get('alphabet'), text_len=p.get('text_len'), case=p.get('case'), size=p.get('size'),
-                scores=scores, calibration=dict(temperature=cal.get('temperature'), confidence_map=cal.get('confidence_map'), ece=(cal.get('test') or cal.get('valid') or {}).get('ece')),
+                scores=scores, calibration=dict(temperature=cal.get('temperature'), confidence_map=cal.get('confidence_map'), views=cal.get('views', 1), ece=(cal.get('test') or cal.get('valid') or {}).get('ece')),
                 trained_commit=m.get('git_commit', ''), data_digest=data.get('digest', ''),
                 data_sources=[dict(kind=s.get('kind'), path=s.get('path'), n=s.get('n_ok')) for s in data.get('sources', [])],
                 weights_sha1=m.get('weights_sha1', ''), train_s=m.get('timings', {}).get('train_s'), source_dir=str(model_dir.resolve()))

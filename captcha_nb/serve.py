@@ -280,7 +280,7 @@ class CaptchaAPI(ls.LitAPI):
     def predict(self, batch):
         px, raw, hints, min_conf = batch
         x = (px.astype(np.float32) / 255.0 - self.reader.mean) / self.reader.std
-        answers = [judge(a, t) for a, t in zip(self.reader.answers(self.reader.logits(x), hints), min_conf)]
+        answers = [judge(a, t) for a, t in zip(self.reader.answers(self.reader.outputs(x), hints), min_conf)]
         self._record(answers, batch_features(px[:, 0], raw) if self.plog else None)
         n = str(len(answers)).encode()
         return [(a, n) for a in answers]

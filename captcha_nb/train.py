@@ -44,6 +44,7 @@ class TrainConfig:
     lr: float = 3e-3            # peak learning rate of the one-cycle schedule; 0 or None: fastai's lr_find suggestion
     wd: float = 0.01            # weight decay (fastai's default)
     dropout: float = 0.3        # dropout before a whole-CAPTCHA reader's output layer (0.3 read receita 73 % against 58 % without, 200 labels)
+    views: int = 7              # readings a whole CAPTCHA's confidence averages: the image and moved copies (core.view_stack); 1: the image alone, 7 times cheaper to serve
     bs: int = 64
     seed: int = 42
     valid_pct: float = 0.1      # share of the real images (else of the synthetic ones) that validates
@@ -80,9 +81,10 @@ class TrainConfig:
             setattr(self, k, '' if v is None else str(v))
         if self.lr in ('', 'None', 'none'): self.lr = None
         if self.lr is not None: self.lr = float(self.lr) or None
-        for k in ('epochs', 'bs', 'seed', 'n_synth', 'real_repeat', 'images'): setattr(self, k, int(getattr(self, k) or 0))
+        for k in ('epochs', 'bs', 'seed', 'n_synth', 'real_repeat', 'images', 'views'): setattr(self, k, int(getattr(self, k) or 0))
         self.minutes, self.wd, self.dropout = float(self.minutes or 0), float(self.wd or 0), float(self.dropout or 0)
         if not 0 <= self.dropout < 1: raise ValueError(f'dropout must be in [0, 1), not {self.dropout}')
+        if not 1 <= self.views <= 1 + len(VIEW_MOVES): raise ValueError(f'views must be 1 to {1 + len(VIEW_MOVES)}, not {self.views}')
         if self.case not in ('auto', *CASES): raise ValueError(f"case must be auto, keep or lower, not {self.case!r}")
         if self.precision not in PRECISIONS: raise ValueError(f'precision must be one of {PRECISIONS}, not {self.precision!r}')
         if self.device not in ('auto', 'cpu', 'cuda'): raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
@@ -482,8 +484,11 @@ def init_weights_from(model, src, alphabet:str=None) -> dict:
                 chars_new=''.join(c for c in (alphabet or '') if c not in mapped))
 
 # %% ../nbs/03_train.ipynb #40f4d4bb
-def item_logits(learn, items, bs:int=256) -> torch.Tensor:
-    "Raw fp32 outputs of `learn` for `items` ((array, label) pairs)"
+def item_logits(learn, items, bs:int=256, views:int=1) -> torch.Tensor:
+    "Raw fp32 outputs of `learn` for `items` ((array, label) pairs); (N, V, T, K) of every view for `views` > 1 (`core.view_stack`)"
+    if views > 1:
+        moved = [np.clip(np.rint(view_stack(a, VIEW_MOVES[:views - 1])), 0, 255).astype(np.uint8) for a, _ in items]
+        return torch.stack([item_logits(learn, [(m[v], l) for m, (_, l) in zip(moved, items)], bs) for v in range(views)], 1)
     with learn.no_bar():  # a bar per scoring pass is noise, and it broke `captcha-train --quiet`'s one line
         logits, _ = learn.get_preds(dl=learn.dls.test_dl(items, with_labels=True, bs=bs), act=lambda x: x)
     return logits.float()
@@ -492,7 +497,7 @@ def read_logits(logits:torch.Tensor, task:str='char', alphabet:str=ALPHABET, tem
                 confidence_map:tuple=(1.0, 0.0), # (slope, bias) of `core.recalibrate`, applied after the temperature
                ):
     "Texts and confidences from raw outputs, as the exported model answers: the class probability, or the whole text's (`ctc_read`)"
-    probs = (logits.float() / temperature).softmax(-1)
+    probs = (logits.float() / temperature).softmax(-1)  # (N, V, T, K) when there are views: `ctc_read` averages over them
     if task == 'char':
         conf, idx = probs.max(-1)
         return [alphabet[i] for i in idx.tolist()], recalibrate(conf.double().numpy(), *confidence_map).tolist()
@@ -500,9 +505,9 @@ def read_logits(logits:torch.Tensor, task:str='char', alphabet:str=ALPHABET, tem
     return [t for t, _, _ in out], [recalibrate(p, *confidence_map) for _, _, p in out]
 
 def predict_items(learn, items, task:str='char', alphabet:str=ALPHABET, bs:int=256, min_len:int=None, max_len:int=None, temperature:float=1.0,
-                  confidence_map:tuple=(1.0, 0.0)):
+                  confidence_map:tuple=(1.0, 0.0), views:int=1):
     "Predicted texts and confidences of `items` ((array, label) pairs) with `learn`, CTC decoding kept to `min_len`..`max_len`"
-    return read_logits(item_logits(learn, items, bs), task, alphabet, temperature, min_len, max_len, confidence_map)
+    return read_logits(item_logits(learn, items, bs, views if task == 'captcha' else 1), task, alphabet, temperature, min_len, max_len, confidence_map)
 
 def evaluate(learn, items, task:str='char', alphabet:str=ALPHABET, min_len:int=None, max_len:int=None) -> dict:
     "`score_texts` of `learn` on `items`"
@@ -731,24 +736,26 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     t0 = time.perf_counter()
     # calibration: one temperature, fitted on the real validation images when there are enough of them
     # (training_data puts the real validation images first: they are a prefix of splits['valid'])
-    v_logits = item_logits(learn, splits['valid'])  # once: the fit and the validation scores share it
+    n_views = cfg.views if cfg.task == 'captcha' else 1  # crops are cut tight: moving them loses ink
+    v_logits = item_logits(learn, splits['valid'], views=n_views)  # once: the fit and the validation scores share it
+    base = v_logits[:, 0] if n_views > 1 else v_logits  # the image itself: T is fitted on it, the map on the views' confidence
     fit_items = real['valid'] if real['valid'] and (len(real['valid']) >= 20 or len(real['valid']) == len(splits['valid'])) else splits['valid']
-    temperature = fit_temperature(v_logits[:len(fit_items)], [l for _, l in fit_items], cfg.task, cfg.alphabet, lo, hi,
+    temperature = fit_temperature(base[:len(fit_items)], [l for _, l in fit_items], cfg.task, cfg.alphabet, lo, hi,
                                   sharpen=fit_items is real['valid'])  # synthetic images read near perfectly say nothing of real ones
     right = lambda preds, items: [p == l for p, (_, l) in zip(preds, items)]
     fit_preds, fit_confs = read_logits(v_logits[:len(fit_items)], cfg.task, cfg.alphabet, temperature, lo, hi)
     confidence_map = fit_confidence_map(fit_confs, right(fit_preds, fit_items)) if fit_items is real['valid'] else (1.0, 0.0)  # as T: real only
     score = lambda items: predict_items(learn, items, cfg.task, cfg.alphabet, min_len=lo, max_len=hi, temperature=temperature,
-                                        confidence_map=confidence_map)
+                                        confidence_map=confidence_map, views=n_views)
     test_items = splits['test']
     preds, confs = score(test_items) if test_items else ([], [])
     test_scores = score_texts(preds, [l for _, l in test_items], cfg.alphabet) if test_items else {}
     v_preds, v_confs = read_logits(v_logits, cfg.task, cfg.alphabet, temperature, lo, hi, confidence_map)
     valid_scores = score_texts(v_preds, [l for _, l in splits['valid']], cfg.alphabet)
     v_right = right(v_preds, splits['valid'])  # once: the plateau check and the calibration share it
-    notes = plateau_warning(v_logits, sum(v_right)) if cfg.task == 'captcha' else []
+    notes = plateau_warning(base, sum(v_right)) if cfg.task == 'captcha' else []
     for w in notes: print(f'warning: {w}', file=sys.stderr, flush=True)
-    calib = dict(temperature=temperature, confidence_map=dict(slope=confidence_map[0], bias=confidence_map[1]), fitted_on=dict(n=len(fit_items), real=fit_items is real['valid']),
+    calib = dict(temperature=temperature, confidence_map=dict(slope=confidence_map[0], bias=confidence_map[1]), views=n_views, fitted_on=dict(n=len(fit_items), real=fit_items is real['valid']),
                  valid=calibration(v_confs, v_right), test=calibration(confs, right(preds, test_items)))
     eval_scores = {}
     for d in dirs_of(cfg.eval_dirs):
@@ -771,7 +778,7 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     reference_profile(learn, ref_items, cfg.task, cfg.alphabet, seed=cfg.seed).to_csv(out/'reference.csv', index=False)
     # the run: Learner with the conventions export needs, samples for export checks, metrics last
     learn.meta = dict(task=cfg.task, alphabet=cfg.alphabet, text_len=hi, min_len=lo, max_len=hi, case=cfg.case, temperature=temperature,
-                      confidence_map=confidence_map,
+                      confidence_map=confidence_map, confidence_views=n_views,
                       input_width=size[0], input_height=size[1], resize='letterbox' if cfg.task == 'captcha' else 'stretch')
     learn.export(out.resolve()/'learner.pkl.tmp')
     if rank == 0: os.replace(out/'learner.pkl.tmp', out/'learner.pkl')  # atomic: an interrupted run never leaves half a file

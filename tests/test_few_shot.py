@@ -68,11 +68,29 @@ def test_temperature_fit_scores_the_validation_part(tiny_captcha_model, tmp_path
 
 
 def test_confidence_map_scores_each_calibration_step(tiny_captcha_model, tmp_path):
-    "benchmarks/confidence_map.py: the test part's ECE raw, with T only and with T and the map, the same answers each time"
+    "benchmarks/confidence_map.py: the test part's ECE raw, with T only, with T and the views, as served, the same answers each time"
     folder = write_captchas(tmp_path/'scheme', n=40)
     r = subprocess.run([BIN/'python', 'benchmarks/confidence_map.py', tiny_captcha_model, folder], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     row = json.loads(r.stdout.strip().splitlines()[-1])
     test, _ = few_shot.split(folder)
     assert row['n'] == len(test) and 0 <= row['seq_acc'] <= 1 and len(row['confidence_map']) == 2
-    assert all(0 <= row[k]['ece'] <= 1 and 0 <= row[k]['mean_confidence'] <= 1 for k in ('raw', 'temperature_only', 'temperature_and_map'))
+    assert row['views'] == 7 and 'temperature_and_map' not in row  # the map was fitted on the views' confidence: served with them
+    assert all(0 <= row[k]['ece'] <= 1 and 0 <= row[k]['mean_confidence'] <= 1 for k in ('raw', 'temperature_only', 'temperature_and_views', 'served'))
+
+
+def test_views_scores_each_number_of_views(tiny_captcha_model, tmp_path):
+    "benchmarks/views.py: on pool images after the training ones, the same texts with 1, 3 and 7 views, a ranking score for each"
+    folder = write_captchas(tmp_path/'scheme', n=40)
+    r = subprocess.run([BIN/'python', 'benchmarks/views.py', tiny_captcha_model, folder, '--n-train', '5', '--views', '1,3,7'],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = json.loads(r.stdout.strip().splitlines()[-1])
+    _, pool = few_shot.split(folder)
+    assert row['n'] == len(pool) - 5 and 0 <= row['seq_acc'] <= 1
+    for v in (1, 3, 7):
+        auroc = row[f'views_{v}']['auroc']
+        assert 0 <= row[f'views_{v}']['keep_90'] <= 1 and (auroc is None or 0 <= auroc <= 1)
+    bad = subprocess.run([BIN/'python', 'benchmarks/views.py', tiny_captcha_model, folder, '--n-train', '5', '--views', '9'],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode != 0 and '--views: each from 1 to 7' in bad.stderr

@@ -65,6 +65,48 @@ def test_the_confidence_map_travels_in_the_onnx_metadata(tiny_captcha_model, cap
         assert [c['confidence'] for c in a['characters']] == [c['confidence'] for c in b['characters']]  # per character: T only
 
 
+def test_the_confidence_averages_moved_views(tiny_captcha_model, captcha_folder, tmp_path):
+    "A whole CAPTCHA's confidence is P(text) averaged over the image and its moved copies; the text is the image's own; the Learner agrees"
+    import onnx
+    import torch
+    import torch.nn.functional as F
+    from captcha_nb.core import VIEW_MOVES, recalibrate, view_stack
+    from captcha_nb.export import load_model, predict_answers
+    from captcha_nb.train import TrainConfig
+    metrics = json.loads((tiny_captcha_model/'metrics.json').read_text())['calibration']
+    r = OnnxReader(tiny_captcha_model/'model.onnx')
+    assert r.views == metrics['views'] == 1 + len(VIEW_MOVES)
+    x = np.stack([r.preprocess(f) for f in image_files(captcha_folder)[:6]])
+    out = r.outputs(x)
+    assert out.shape[:2] == (6, r.views) and np.allclose(out[:, 0], r.logits(x), atol=1e-5)
+    assert np.allclose(out[2, 3], r.logits(view_stack(x[2, 0])[3][None, None])[0], atol=1e-5)
+    alone, averaged = r.answers(r.logits(x)), r.answers(out)
+    assert [a['text'] for a in alone] == [a['text'] for a in averaged]
+    for views, a in zip(out, averaged):
+        if not a['text']: continue
+        target = torch.tensor([[r.alphabet.index(c) + 1 for c in a['text']]])
+        p = np.mean([np.exp(-F.ctc_loss(torch.from_numpy(v / r.temperature).log_softmax(-1)[:, None], target, torch.tensor([len(v)]),
+                                        torch.tensor([target.shape[1]]), reduction='sum').item()) for v in views])
+        assert abs(recalibrate(p, *r.confidence_map) - a['confidence']) < 1e-4, (a, p)
+    m = onnx.load(str(tiny_captcha_model/'model.onnx'))  # a model exported before views reads the image alone
+    m.metadata_props.remove(next(p for p in m.metadata_props if p.key == 'confidence_views'))
+    onnx.save(m, str(tmp_path/'old.onnx'))
+    old = OnnxReader(tmp_path/'old.onnx')
+    assert old.views == 1 and old.outputs(x).shape == r.logits(x).shape
+    arrays = [a for a, _ in grid_items(captcha_folder, r)]
+    onnx_texts, onnx_confs = predict_answers(r, arrays)
+    learner_texts, learner_confs = predict_answers(load_model(tiny_captcha_model/'learner.pkl'), arrays)
+    assert onnx_texts == learner_texts and np.allclose(onnx_confs, learner_confs, atol=2e-3)
+    with pytest.raises(ValueError, match='views must be 1 to 7'): TrainConfig(views=0)
+
+
+def grid_items(folder, reader):
+    "The folder's images as the reader's input grid (uint8), the way training holds them"
+    from captcha_nb.data import import_folder
+    from captcha_nb.export import model_input
+    return import_folder(folder, 'captcha', None, None, progress=False, **model_input(reader)).items[:8]
+
+
 def test_training_reports_calibration(tiny_char_model):
     m = json.loads((tiny_char_model/'metrics.json').read_text())['calibration']
     assert m['fitted_on']['n'] > 0 and TEMPERATURES[0] <= m['temperature'] <= TEMPERATURES[-1]

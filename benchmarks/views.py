@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""Does averaging the confidence over moved views of an image separate right from wrong answers? On validation images.
+
+    .venv/bin/python benchmarks/few_shot.py ../shared/data/NAME --n 200 --minutes 10 --out OUT
+    .venv/bin/python benchmarks/views.py OUT/n200 ../shared/data/NAME [--views 1,3,5,7] [--count 300]
+
+The run's exported reader reads `--count` images of DIR's pool that come after the run's N training images
+(`few_shot.split`: never trained on, never the test part; the `--score-on valid` images), once with each number of
+views (`core.view_stack`: the image, then moved copies in the order of `core.VIEW_MOVES`). The text read is the
+image's own every time; only its confidence changes (T, no confidence map, so the views are compared alone).
+Prints one JSON line: accuracy, and per number of views the area under the ROC curve of right against wrong, the
+accuracy of the most confident 90 % and the expected calibration error (before any map: for a reader without one,
+such as the general reader, what it serves), and images read per second (decoding, preprocessing, onnxruntime with all
+cores, the answers: what serving one image more or less costs). This is how the default of `views` was chosen (`00_core`).
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from few_shot import split  # noqa: E402
+from captcha_nb.core import VIEW_MOVES, calibration, fold_case, label_from_path  # noqa: E402
+from captcha_nb.export import OnnxReader  # noqa: E402
+
+
+def keep_90(conf: np.ndarray, right: np.ndarray) -> float:
+    "Accuracy of the most confident 90 % of answers"
+    order = np.argsort(-conf, kind='stable')
+    return float(right[order[:int(np.ceil(0.9 * len(conf)))]].mean())
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('run', type=Path, help='a few_shot.py run folder (nN, with model.onnx)'); p.add_argument('dir', type=Path)
+    p.add_argument('--views', default='1,3,5,7'); p.add_argument('--count', type=int, default=300)
+    p.add_argument('--n-train', type=int, help="the run's training images (default: N of the run folder's name nN)")
+    a = p.parse_args(argv)
+    counts = [int(v) for v in a.views.split(',')]
+    if not all(1 <= v <= 1 + len(VIEW_MOVES) for v in counts): sys.exit(f'--views: each from 1 to {1 + len(VIEW_MOVES)}')
+    n_train = a.n_train if a.n_train is not None else int(a.run.name.lstrip('n'))
+    _, pool = split(a.dir)
+    files = pool[n_train:n_train + a.count]
+    if not files: sys.exit(f'no pool images after the first {n_train} of {a.dir}')
+    r = OnnxReader(a.run/'model.onnx')
+    r.confidence_map = (1.0, 0.0)
+    labels = [fold_case(label_from_path(f), r.case) for f in files]
+    row = dict(scheme=a.dir.name, run=str(a.run), n=len(files))
+    for v in counts:
+        r.views = v
+        t0 = time.perf_counter()
+        answers = r.predict([str(f) for f in files])
+        img_s = len(files) / (time.perf_counter() - t0)
+        texts = [x['text'] for x in answers]  # the image's own reading whatever the views (up to onnxruntime's rounding)
+        right, conf = np.array([t == l for t, l in zip(texts, labels)]), np.array([x['confidence'] for x in answers])
+        row.setdefault('seq_acc', round(float(right.mean()), 4))
+        row[f'views_{v}'] = dict(auroc=round(float(roc_auc_score(right, conf)), 4) if 0 < right.mean() < 1 else None,
+                                 keep_90=round(keep_90(conf, right), 4), ece=calibration(conf, right)['ece'],
+                                 img_per_s=round(img_s, 1))
+    print(json.dumps(row))
+
+
+if __name__ == '__main__':
+    main()
