@@ -59,14 +59,14 @@ def table(runs: dict) -> str:
 
 def trust_table(runs: dict, n: int = 200) -> str:
     "How far the fine-tuned readers' confidence can be trusted on the test part: temperature and confidence map, ECE, the most confident 90 %"
-    out = ['| scheme | temperature; confidence map (slope, bias); validation images they were fitted on | expected calibration error '
+    out = ['| scheme | temperature; confidence map (slope, bias); validation images they were fitted on; views averaged | expected calibration error '
            '| ECE of a calibrated reader (sampling alone) | answers kept at the 90 % threshold | their accuracy | accuracy of all |',
            '|---|---|---|---|---|---|---|']
     for name, rs in runs.items():
         r = next((r for r in rs if r['reader'] == FINE and r['n'] == n and r.get('keep_90')), None)
         cmap = r and r.get('confidence_map')
         fit = r and '; '.join(x for x in (str(r['temperature']), cmap and f"({cmap['slope']}, {cmap['bias']})",
-                                          r.get('fitted_on') and f"{r['fitted_on']} images") if x)
+                                          r.get('fitted_on') and f"{r['fitted_on']} images", f"{r.get('views', 1)} view{'s' if r.get('views', 1) > 1 else ''}") if x)
         if r: out.append(f"| `{name}` | {fit} | {pct(r['ece'])} | {pct(r.get('ece_floor'))} | {pct(r['keep_90']['kept'])} (confidence >= {r['keep_90']['threshold']:.3f}) "
                          f"| {pct(r['keep_90']['accuracy'])} | {pct(r['seq_acc'])} |")
     return '\n'.join(out)

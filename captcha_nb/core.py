@@ -270,7 +270,7 @@ def text_probability(probs:np.ndarray, alphabet:str, text:str) -> float:
     return float(np.mean([np.exp(ctc_text_logprob(np.log(np.clip(v, 1e-30, None)), idx)) for v in stack]))
 
 def ctc_read(probs:np.ndarray, alphabet:str, allowed:str=None, min_len:int=None, max_len:int=None) -> tuple[str, list[float], float]:
-    "`ctc_decode`, plus the probability of the text as a whole; for (V, T, K) `probs` (`views` of one image), the first view's text and its probability averaged over all"
+    "`ctc_decode`, plus the probability of the text as a whole; for (V, T, K) `probs` (`view_stack` of one image), the first view's text and its probability averaged over all"
     probs, alphabet = restrict_alphabet(probs, alphabet, allowed)
     text, confs = ctc_decode(probs if probs.ndim == 2 else probs[0], alphabet, min_len=min_len, max_len=max_len)
     return text, confs, text_probability(probs, alphabet, text)

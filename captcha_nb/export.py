@@ -80,10 +80,12 @@ class ModelSpec:
         if meta['task'] not in ENDPOINTS or not meta['alphabet']:
             raise ValueError(f"{path}: metadata task must be one of {sorted(ENDPOINTS)} with a non-empty alphabet, not {meta['task']!r}")
         lens = (int(meta['min_len']), int(meta['max_len'])) if 'min_len' in meta else (None, None)
+        views = int(meta.get('confidence_views', 1))
+        if not 1 <= views <= 1 + len(VIEW_MOVES): raise ValueError(f'{path}: metadata confidence_views must be 1 to {1 + len(VIEW_MOVES)}, not {views}')
         return cls(Path(path), dict(meta), meta['task'], meta['alphabet'], (int(meta['input_width']), int(meta['input_height'])),
                    float(meta['norm_mean']), float(meta['norm_std']), int(meta['text_len']), meta.get('case', 'keep'),
                    meta.get('resize', 'stretch'), *lens, float(meta.get('temperature', 1.0)),
-                   (float(meta.get('confidence_slope', 1.0)), float(meta.get('confidence_bias', 0.0))), int(meta.get('confidence_views', 1)))
+                   (float(meta.get('confidence_slope', 1.0)), float(meta.get('confidence_bias', 0.0))), views)
 
 def onnx_session(path, threads:int=None, spin:bool=True):
     "An onnxruntime CPU session for `path`; clear errors for a missing or unloadable file"

@@ -41,10 +41,10 @@ def test_few_shot_benchmark_runs_end_to_end(tiny_captcha_model, tmp_path):
     few_shot_table.plot(runs, tmp_path/'bars.png', n=24)
     assert (tmp_path/'bars.png').stat().st_size > 10_000
     fine = [row for row in rows if row['reader'] == 'captcha_nb']
-    assert all(row['fitted_on'] > 0 and set(row['confidence_map']) == {'slope', 'bias'} for row in fine)  # what calibrated it
+    assert all(row['fitted_on'] > 0 and set(row['confidence_map']) == {'slope', 'bias'} and row['views'] == 7 for row in fine)  # what calibrated it
     trust = few_shot_table.trust_table(runs, n=24).splitlines()
     cmap = fine[-1]['confidence_map']
-    assert len(trust) == 3 and f"({cmap['slope']}, {cmap['bias']})" in trust[2] and f"{fine[-1]['fitted_on']} images" in trust[2]
+    assert len(trust) == 3 and f"({cmap['slope']}, {cmap['bias']})" in trust[2] and f"{fine[-1]['fitted_on']} images; 7 views" in trust[2]
 
 
 def test_few_shot_says_what_is_missing(tmp_path):

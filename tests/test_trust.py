@@ -93,6 +93,10 @@ def test_the_confidence_averages_moved_views(tiny_captcha_model, captcha_folder,
     onnx.save(m, str(tmp_path/'old.onnx'))
     old = OnnxReader(tmp_path/'old.onnx')
     assert old.views == 1 and old.outputs(x).shape == r.logits(x).shape
+    for p in m.metadata_props:
+        if p.key == 'alphabet': m.metadata_props.add(key='confidence_views', value='9'); break
+    onnx.save(m, str(tmp_path/'bad.onnx'))
+    with pytest.raises(ValueError, match='confidence_views must be 1 to 7, not 9'): OnnxReader(tmp_path/'bad.onnx')
     arrays = [a for a, _ in grid_items(captcha_folder, r)]
     onnx_texts, onnx_confs = predict_answers(r, arrays)
     learner_texts, learner_confs = predict_answers(load_model(tiny_captcha_model/'learner.pkl'), arrays)
