@@ -700,9 +700,10 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     lr = cfg.lr or float(learn.lr_find(show_plot=False).valley)
     precision, s_img = choose_precision(learn, cfg.precision, cfg.minutes * 60)
     epochs, repeat, plan = cfg.epochs, 1, None
+    n_views = cfg.views if cfg.task == 'captcha' else 1  # crops are cut tight: moving them loses ink
     if cfg.minutes:  # what is left of the budget, less the scoring and saving after training, goes to training
         n_after = ((len(splits['test']) + len(splits['valid']) + sum(len(image_files(d)) for d in dirs_of(cfg.eval_dirs)))
-                   * (cfg.views if cfg.task == 'captcha' else 1) + 500)  # every image scored after training, each view counted
+                   * n_views + 500)  # every image scored after training, each view counted
         seconds = cfg.minutes * 60 - (time.perf_counter() - t_start) - 20 - n_after * s_img / 1.5  # scoring in fp32: 13 ms an image against 17-23 ms training one in bf16
         epochs, repeat, per_epoch = plan_epochs(max(seconds, 1.0), s_img, len(splits['train']), len(valid_each))
         plan = dict(minutes=cfg.minutes, train_seconds=round(seconds, 1), seconds_per_image=round(s_img, 5), epochs=epochs,
@@ -737,7 +738,6 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     t0 = time.perf_counter()
     # calibration: one temperature, fitted on the real validation images when there are enough of them
     # (training_data puts the real validation images first: they are a prefix of splits['valid'])
-    n_views = cfg.views if cfg.task == 'captcha' else 1  # crops are cut tight: moving them loses ink
     v_logits = item_logits(learn, splits['valid'], views=n_views)  # once: the fit and the validation scores share it
     base = v_logits[:, 0] if n_views > 1 else v_logits  # the image itself: T is fitted on it, the map on the views' confidence
     fit_items = real['valid'] if real['valid'] and (len(real['valid']) >= 20 or len(real['valid']) == len(splits['valid'])) else splits['valid']
