@@ -8,11 +8,12 @@ Docs: https://captcha-nb.github.io/captcha_nb/train.html.md"""
 __all__ = ['PRECISIONS', 'EPOCH_VALID', 'TEMPERATURES', 'TrainConfig', 'dirs_of', 'project_root', 'resolve_path', 'resolve_paths',
            'parse_size', 'infer_config', 'data_digest', 'training_data', 'PhaseTimer', 'WandbLogger', 'start_wandb',
            'EpochPrinter', 'TimeGuard', 'AnyDeviceMixedPrecision', 'pick_device', 'seconds_per_image', 'native_bf16',
-           'channels_last_cpu', 'choose_precision', 'epoch_valid', 'plan_epochs', 'FitToBudget', 'CPUDistributedDL',
-           'CPUDistributedTrainer', 'weights_digest', 'reads_none', 'reads_nothing', 'init_weights_from', 'item_logits',
-           'read_logits', 'predict_items', 'evaluate', 'fit_temperature', 'fit_confidence_map', 'git_commit',
-           'versions', 'device_name', 'plot_confusion', 'plot_reliability', 'worst_mistakes', 'reference_profile',
-           'save_samples', 'plateau_warning', 'TrainResult', 'run_training', 'captcha_train']
+           'channels_last_cpu', 'choose_precision', 'epoch_valid', 'plan_epochs', 'short_budget_notes', 'FitToBudget',
+           'CPUDistributedDL', 'CPUDistributedTrainer', 'weights_digest', 'reads_none', 'reads_nothing',
+           'init_weights_from', 'item_logits', 'read_logits', 'predict_items', 'evaluate', 'fit_temperature',
+           'fit_confidence_map', 'git_commit', 'versions', 'device_name', 'plot_confusion', 'plot_reliability',
+           'worst_mistakes', 'reference_profile', 'save_samples', 'plateau_warning', 'TrainResult', 'run_training',
+           'captcha_train']
 
 # %% ../nbs/03_train.ipynb #9bc2db31
 import json, math, os, platform, subprocess, sys, time
@@ -48,6 +49,7 @@ class TrainConfig:
     bs: int = 64
     seed: int = 42
     valid_pct: float = 0.1      # share of the real images (else of the synthetic ones) that validates
+    max_valid: int = 500        # most real images that validate: a bigger folder's share shrinks to about this many, the rest trains (0: no limit)
     test_pct: float = 0.0       # share of the real images held out as a test split; 0: score on your own folder with captcha-eval
     arch: str = 'resnet18'
     pretrained: bool = False    # timm's pretrained weights: needs the Hugging Face hub
@@ -81,7 +83,7 @@ class TrainConfig:
             setattr(self, k, '' if v is None else str(v))
         if self.lr in ('', 'None', 'none'): self.lr = None
         if self.lr is not None: self.lr = float(self.lr) or None
-        for k in ('epochs', 'bs', 'seed', 'n_synth', 'real_repeat', 'images', 'views'): setattr(self, k, int(getattr(self, k) or 0))
+        for k in ('epochs', 'bs', 'seed', 'n_synth', 'real_repeat', 'images', 'views', 'max_valid'): setattr(self, k, int(getattr(self, k) or 0))
         self.minutes, self.wd, self.dropout = float(self.minutes or 0), float(self.wd or 0), float(self.dropout or 0)
         if not 0 <= self.dropout < 1: raise ValueError(f'dropout must be in [0, 1), not {self.dropout}')
         if not 1 <= self.views <= 1 + len(VIEW_MOVES): raise ValueError(f'views must be 1 to {1 + len(VIEW_MOVES)}, not {self.views}')
@@ -92,6 +94,7 @@ class TrainConfig:
         if self.epochs < 1: raise ValueError(f'epochs must be at least 1, not {self.epochs}')
         if self.minutes < 0: raise ValueError(f'minutes must be positive (or 0 for no budget), not {self.minutes}')
         if self.images < 0: raise ValueError(f'images must be positive (or 0 for whole epochs), not {self.images}')
+        if self.max_valid < 0: raise ValueError(f'max_valid must be positive (or 0 for no limit), not {self.max_valid}')
         if self.images and self.minutes: raise ValueError('give minutes (a time budget) or images (a fixed amount of training), not both')
 
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
@@ -178,6 +181,7 @@ def training_data(task:str='char', # char or captcha
                   case:str='keep', # keep, or lower: fold labels
                   size=None, # (width, height) of the model input
                   exclude:str='', # file listing real images to leave out, one name per line
+                  max_valid:int=500, # most real images to validate on: a bigger folder's valid share shrinks to about this many (0: no limit)
                  ):
     "Splits {'train','valid','test'} of (array, label) items, the real items per split, and a summary"
     splits, real, summary = {'train': [], 'valid': [], 'test': []}, {'train': [], 'valid': [], 'test': []}, {'sources': []}
@@ -187,9 +191,14 @@ def training_data(task:str='char', # char or captcha
     skip = read_file_list(exclude) if exclude else set()
     read = lambda d, skip=(): import_folder(d, task, alphabet, length, size, progress=progress, case=case, resize=resize, exclude=skip)
     used = []  # names of the usable real files, for messages
-    for d in dirs_of(real_dirs):
-        ls = read(d, skip)
-        for k, v in split_set(ls, seed, valid_pct, test_pct).items(): splits[k] += v; real[k] += v
+    sets = [(d, read(d, skip)) for d in dirs_of(real_dirs)]
+    n_real = sum(len(ls.items) for _, ls in sets)
+    # every validation image is scored (seven views each) after training, out of the time budget: 2 000 of a 20 000-image
+    # folder left a 4-minute run 3 seconds to train; a few hundred calibrate as well, and the rest train
+    real_valid_pct = min(valid_pct, max_valid / n_real) if max_valid and n_real else valid_pct
+    if real_valid_pct < valid_pct: summary['real_valid_pct'] = round(real_valid_pct, 5)
+    for d, ls in sets:
+        for k, v in split_set(ls, seed, real_valid_pct, test_pct).items(): splits[k] += v; real[k] += v
         summary['sources'].append(dict(kind='real', path=str(d), **ls.summary()))
         used += [p.name for p in ls.paths]
         if progress: _report_problems(d, ls)
@@ -374,6 +383,14 @@ def plan_epochs(seconds:float, s_per_image:float, n_train:int, n_valid:int, max_
     while epochs > 1 and seconds / epochs / s_per_image - n_valid / 3 < 4 * 64: epochs -= 1  # at least a few batches an epoch
     per_epoch = max(int(seconds / epochs / s_per_image - n_valid / 3), 4 * 64)  # a budget already spent still trains a little
     return epochs, 1, (min(per_epoch, n_train) if per_epoch < n_train else None)
+
+
+def short_budget_notes(minutes:float, train_seconds:float, n_after:int, views:int) -> list[str]:
+    "A warning, with what to change, when under a quarter of a `minutes` budget is left to train after loading and the scoring to come"
+    if train_seconds >= minutes * 15: return []
+    return [f'of the {minutes:g} minutes, {(minutes * 60 - train_seconds) / 60:.1f} go to loading the data and to scoring after training '
+            f'({n_after:,} readings: {views} view{"s" if views > 1 else ""} of each validation and test image), leaving {max(train_seconds, 0) / 60:.1f} to train: '
+            'give more --minutes, or fewer --views or --max-valid']
 
 # %% ../nbs/03_train.ipynb #0f872aa5
 class FitToBudget(Callback):
@@ -680,7 +697,8 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     if device.type == 'cpu': torch.set_num_threads(usable_cpus())
     seed_everything(cfg.seed)
     splits, real, data_summary = training_data(cfg.task, cfg.real_dirs, cfg.synth_dirs, cfg.n_synth, cfg.alphabet, (lo, hi), cfg.seed,
-                                               cfg.valid_pct, cfg.test_pct, progress, cfg.real_repeat, cfg.synth_style, cfg.case, size, cfg.exclude)
+                                               cfg.valid_pct, cfg.test_pct, progress, cfg.real_repeat, cfg.synth_style, cfg.case, size, cfg.exclude,
+                                               cfg.max_valid)
     t_data = time.perf_counter() - t_start
     aug = cfg.aug
     valid_each = epoch_valid(splits['valid'], len(real['valid']))  # all 2 316 of the general reader's took 25 % of its budget
@@ -699,12 +717,14 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
                                      + (f", new for {init['chars_new']}" if init['chars_new'] else ''))
     lr = cfg.lr or float(learn.lr_find(show_plot=False).valley)
     precision, s_img = choose_precision(learn, cfg.precision, cfg.minutes * 60)
-    epochs, repeat, plan = cfg.epochs, 1, None
+    epochs, repeat, plan, budget_notes = cfg.epochs, 1, None, []
     n_views = cfg.views if cfg.task == 'captcha' else 1  # crops are cut tight: moving them loses ink
     if cfg.minutes:  # what is left of the budget, less the scoring and saving after training, goes to training
         n_after = ((len(splits['test']) + len(splits['valid']) + sum(len(image_files(d)) for d in dirs_of(cfg.eval_dirs)))
                    * n_views + 500)  # every image scored after training, each view counted
         seconds = cfg.minutes * 60 - (time.perf_counter() - t_start) - 20 - n_after * s_img / 1.5  # scoring in fp32: 13 ms an image against 17-23 ms training one in bf16
+        budget_notes = short_budget_notes(cfg.minutes, seconds, n_after, n_views)
+        for w in budget_notes: print(f'warning: {w}', file=sys.stderr, flush=True)  # now, not after the wait
         epochs, repeat, per_epoch = plan_epochs(max(seconds, 1.0), s_img, len(splits['train']), len(valid_each))
         plan = dict(minutes=cfg.minutes, train_seconds=round(seconds, 1), seconds_per_image=round(s_img, 5), epochs=epochs,
                     repeat=repeat, images_per_epoch=per_epoch or len(splits['train']) * repeat)
@@ -721,7 +741,7 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     run = start_wandb(cfg.wandb_mode, cfg.wandb_project, out, asdict(cfg)) if rank == 0 else None
     timer = PhaseTimer()
     cbs = [timer, CSVLogger(fname=str((out/'history.csv').resolve()))] + ([WandbLogger(run)] if run else [])
-    if cfg.minutes: cbs += [TimeGuard(plan['train_seconds'] * 1.25 + 30)] + [FitToBudget(plan['train_seconds'])] * (world == 1)  # ranks must agree on epoch sizes
+    if cfg.minutes: cbs += [TimeGuard(max(plan['train_seconds'], 1.0) * 1.25 + 30)] + [FitToBudget(max(plan['train_seconds'], 1.0))] * (world == 1)  # ranks must agree on epoch sizes
     if world > 1: cbs.append(CPUDistributedTrainer(sync_bn=False) if device.type == 'cpu' else DistributedTrainer(sync_bn=False))
     t0 = time.perf_counter()
     _fit(learn, epochs, lr, precision, cbs, progress, cfg.wd)
@@ -756,6 +776,7 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     v_right = right(v_preds, splits['valid'])  # once: the plateau check and the calibration share it
     notes = plateau_warning(base, sum(v_right)) if cfg.task == 'captcha' else []
     for w in notes: print(f'warning: {w}', file=sys.stderr, flush=True)
+    notes += budget_notes
     calib = dict(temperature=temperature, confidence_map=dict(slope=confidence_map[0], bias=confidence_map[1]), views=n_views, fitted_on=dict(n=len(fit_items), real=fit_items is real['valid']),
                  valid=calibration(v_confs, v_right), test=calibration(confs, right(preds, test_items)))
     eval_scores = {}

@@ -181,6 +181,22 @@ def test_training_data_keeps_real_test_real(real_chars):
     assert len(splits['train']) > 100
 
 
+def test_a_big_folder_validates_on_max_valid_images(tmp_path):
+    "Every validation image is scored after training (seven views each): a big folder validates on about max_valid, the rest trains"
+    from captcha_nb.train import training_data, TrainConfig
+    folder = write_captchas(tmp_path/'big', n=300, lengths=(4, 4))
+    split = lambda **kw: training_data('captcha', str(folder), alphabet='0123456789', text_len=(4, 4), progress=False,
+                                       valid_pct=0.5, test_pct=0.1, **kw)
+    whole, _, s_whole = split(max_valid=0)
+    capped, real, s_capped = split(max_valid=30)
+    assert 110 <= len(whole['valid']) <= 160 and 'real_valid_pct' not in s_whole
+    labels = lambda items: [l for _, l in items]
+    assert 15 <= len(capped['valid']) <= 45 and s_capped['real_valid_pct'] == 0.1 and labels(real['valid']) == labels(capped['valid'])
+    assert labels(capped['test']) == labels(whole['test'])  # the test split stays as it was: only validation gives images to training
+    assert len(capped['train']) + len(capped['valid']) == len(whole['train']) + len(whole['valid'])
+    with pytest.raises(ValueError, match='max_valid'): TrainConfig(max_valid=-1)
+
+
 def test_wandb_offline_run(tiny_char_model):
     "The W&B logger writes an offline run without a key or network"
     assert list((tiny_char_model/'wandb').glob('offline-run-*')), os.listdir(tiny_char_model/'wandb')
