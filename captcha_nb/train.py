@@ -10,10 +10,10 @@ __all__ = ['PRECISIONS', 'EPOCH_VALID', 'TEMPERATURES', 'TrainConfig', 'dirs_of'
            'EpochPrinter', 'TimeGuard', 'AnyDeviceMixedPrecision', 'pick_device', 'seconds_per_image', 'native_bf16',
            'channels_last_cpu', 'choose_precision', 'epoch_valid', 'plan_epochs', 'short_budget_notes', 'FitToBudget',
            'CPUDistributedDL', 'CPUDistributedTrainer', 'weights_digest', 'reads_none', 'reads_nothing',
-           'init_weights_from', 'item_logits', 'read_logits', 'predict_items', 'evaluate', 'fit_temperature',
-           'fit_confidence_map', 'git_commit', 'versions', 'device_name', 'plot_confusion', 'plot_reliability',
-           'worst_mistakes', 'reference_profile', 'save_samples', 'plateau_warning', 'TrainResult', 'run_training',
-           'captcha_train']
+           'init_weights_from', 'item_logits', 'read_logits', 'predict_items', 'evaluate', 'seconds_per_read',
+           'fit_temperature', 'fit_confidence_map', 'git_commit', 'versions', 'device_name', 'plot_confusion',
+           'plot_reliability', 'worst_mistakes', 'reference_profile', 'save_samples', 'plateau_warning', 'TrainResult',
+           'run_training', 'captcha_train']
 
 # %% ../nbs/03_train.ipynb #9bc2db31
 import json, math, os, platform, subprocess, sys, time
@@ -531,6 +531,21 @@ def evaluate(learn, items, task:str='char', alphabet:str=ALPHABET, min_len:int=N
     preds, _ = predict_items(learn, items, task, alphabet, min_len=min_len, max_len=max_len)
     return score_texts(preds, [l for _, l in items], alphabet)
 
+# %% ../nbs/03_train.ipynb #de18d905
+def seconds_per_read(learn, items, task:str='char', alphabet:str=ALPHABET, min_len:int=None, max_len:int=None, views:int=1,
+                     n:int=64, # images timed: the first n of `items`
+                    ) -> float:
+    "Measured seconds to score one of `items` here as a run does after training: fp32, every view, decoding included; random states left as they were"
+    from fastai.torch_core import get_random_states, set_random_states
+    items = items[:n]
+    if not items: return 0.0
+    states = get_random_states()  # a loader draws a seed: the run trains as it would without this measurement
+    read = lambda its: predict_items(learn, its, task, alphabet, min_len=min_len, max_len=max_len, views=views)
+    read(items[:1])  # the first pass builds the kernels
+    t = time.perf_counter(); read(items); spent = time.perf_counter() - t
+    set_random_states(**states)
+    return spent / len(items)
+
 # %% ../nbs/03_train.ipynb #53acb4bd
 TEMPERATURES = np.exp(np.linspace(np.log(1/4), np.log(8), 61))  # 1/4 to 8, 1 included: sharpen or soften (see above)
 
@@ -721,12 +736,14 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     n_views = cfg.views if cfg.task == 'captcha' else 1  # crops are cut tight: moving them loses ink
     if cfg.minutes:  # what is left of the budget, less the scoring and saving after training, goes to training
         n_after = ((len(splits['test']) + len(splits['valid']) + sum(len(image_files(d)) for d in dirs_of(cfg.eval_dirs)))
-                   * n_views + 500)  # every image scored after training, each view counted
-        seconds = cfg.minutes * 60 - (time.perf_counter() - t_start) - 20 - n_after * s_img / 1.5  # scoring in fp32: 13 ms an image against 17-23 ms training one in bf16
+                   * n_views + 500)  # every image scored after training, each view counted, and the drift reference's
+        s_read = seconds_per_read(learn, splits['valid'] or splits['train'], cfg.task, cfg.alphabet, lo, hi, n_views) / n_views  # a view, as scored: 1.5 to 3.4 times cheaper than training an image
+        seconds = cfg.minutes * 60 - (time.perf_counter() - t_start) - 20 - n_after * s_read
         budget_notes = short_budget_notes(cfg.minutes, seconds, n_after, n_views)
         for w in budget_notes: print(f'warning: {w}', file=sys.stderr, flush=True)  # now, not after the wait
         epochs, repeat, per_epoch = plan_epochs(max(seconds, 1.0), s_img, len(splits['train']), len(valid_each))
         plan = dict(minutes=cfg.minutes, train_seconds=round(seconds, 1), seconds_per_image=round(s_img, 5), epochs=epochs,
+                    scoring_seconds=round(n_after * s_read, 1), seconds_per_reading=round(s_read, 5),
                     repeat=repeat, images_per_epoch=per_epoch or len(splits['train']) * repeat)
         pool = splits['train'] * (4 * repeat if per_epoch is None else 1)  # room for FitToBudget to lengthen the epochs
         learn.dls = build(pool, per_epoch or len(splits['train']) * repeat)

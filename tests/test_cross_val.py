@@ -40,6 +40,8 @@ def test_every_image_is_scored_once_by_a_model_that_never_saw_it(char_folder, tm
         never_trained = set((out/f'part{k}'/'exclude.txt').read_text().split())
         assert {r['file'] for r in rows if r['part'] == k} | {files[0]} == never_trained
         assert (out/f'part{k}'/'model'/'model.onnx').exists()
+        budget = json.loads((out/f'part{k}'/'model'/'metrics.json').read_text())['budget']
+        assert budget['scoring_seconds'] > 0 and budget['seconds_per_reading'] > 0  # measured before training, paid from the budget
     res = json.loads((out/'cross_val.json').read_text())
     right = sum(r['read'] == r['label'] for r in rows)
     assert res['n'] == 40 and res['accuracy'] == round(right / 40, 4) and res['n_unlisted'] == 39 and res['listed'] == [files[0]]
