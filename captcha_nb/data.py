@@ -19,9 +19,10 @@ from .core import *
 # %% auto #0
 __all__ = ['STYLES', 'DIGITS', 'LOWER', 'UPPER', 'GENERAL_ALPHABET', 'TASKS', 'MODEL_HEIGHT', 'GENERAL_HEIGHT', 'AUGMENTS',
            'shared_data', 'show_grid', 'synth_fonts', 'render_captcha', 'char_crop', 'general_fonts', 'render_general',
-           'random_text', 'check_task', 'synth_items', 'save_items', 'LabelledSet', 'detect_task', 'import_folder',
-           'read_file_list', 'input_size_for', 'Scheme', 'infer_scheme', 'split_of', 'split_key', 'split_set',
-           'TextEncoder', 'to_image_tensor', 'augmentations', 'make_dls', 'write_synth', 'captcha_data']
+           'random_text', 'check_task', 'synth_items', 'save_items', 'LabelledSet', 'detect_task', 'usable_label',
+           'no_images_message', 'import_folder', 'read_file_list', 'input_size_for', 'Scheme', 'infer_scheme',
+           'split_of', 'split_key', 'split_set', 'TextEncoder', 'to_image_tensor', 'augmentations', 'make_dls',
+           'write_synth', 'captcha_data']
 
 # %% ../nbs/01_data.ipynb #4176f1bb
 def shared_data(name:str='') -> Path|None:
@@ -463,9 +464,21 @@ def detect_task(files) -> str:
     return 'char' if sum(map(is_char_file, files)) > len(files)/2 else 'captcha'
 
 # %% ../nbs/01_data.ipynb #23142bd7
+def usable_label(label:str) -> bool:
+    "Can `label` be read at all: not empty, no whitespace (a stray space in a file name)"
+    return bool(label) and not any(c.isspace() for c in label)
+
+def no_images_message(dirs) -> str:
+    "Why `dirs` gave no images, naming the subfolders that hold some (a folder of folders is a common slip)"
+    subs = [(s, len(image_files(s))) for d in dirs if Path(d).is_dir() for s in sorted(Path(d).iterdir()) if s.is_dir()]
+    subs = [(s, n) for s, n in subs if n]
+    hint = (f': the images are in subfolders ({", ".join(f"{s} ({n})" for s, n in subs[:5])}); give those folders, comma-separated'
+            if subs else '')
+    return f'no images in {", ".join(map(str, dirs)) or "(no folder given)"}' + hint
+
 def _check_labels(label:str, task:str, alphabet:str|None, lengths) -> str|None:
     "Why `label` cannot be used (or None)"
-    if not label or any(c.isspace() for c in label): return 'bad_label', f'{label!r} is not a usable label'
+    if not usable_label(label): return 'bad_label', f'{label!r} is not a usable label'
     if alphabet is not None:
         bad = sorted(set(label) - set(alphabet))
         if bad: return 'unknown_characters', f'{bad} not in alphabet'
@@ -487,7 +500,7 @@ def import_folder(folder, # labelled images: file name = label (`x_1.png`, `226m
                  ) -> LabelledSet:
     "Read every labelled image in `folder`, validating labels (folded by `case`), lengths, sizes and readability"
     files = image_files(folder)
-    if not files: raise ValueError(f'no images in {folder}')
+    if not files: raise ValueError(no_images_message([folder]))
     task = check_task(task or detect_task(files))
     if alphabet is not None: check_alphabet(alphabet)
     lengths = length_range(length) if length else None
@@ -584,9 +597,10 @@ def infer_scheme(dirs, task:str=None, case:str='auto', height:int=MODEL_HEIGHT) 
     "Read the file names and image headers of labelled folders `dirs` (a list or comma-separated) and infer their `Scheme`"
     dirs = [d for d in ([s.strip() for s in dirs.split(',')] if isinstance(dirs, str) else list(dirs)) if str(d)]
     files = [f for d in dirs for f in image_files(d)]
-    if not files: raise ValueError(f'no images in {", ".join(map(str, dirs)) or "(no folder given)"}')
+    if not files: raise ValueError(no_images_message(dirs))
     task = check_task(task or detect_task(files))
-    raw = [label_from_path(f) for f in files]
+    raw = [l for l in map(label_from_path, files) if usable_label(l)]  # the others are named when the folder is read
+    if not raw: raise ValueError(f'no usable label in {", ".join(map(str, dirs))}: file names such as {[f.name for f in files[:3]]} give empty labels or labels with spaces')
     case, reason = _decide_case(raw, case)
     labels = [fold_case(l, case) for l in raw]
     chars = set(''.join(labels))
@@ -733,7 +747,7 @@ def captcha_data(
     if not src: raise SystemExit(f'captcha-data {cmd} needs --src FOLDER')
     try:
         files = image_files(src)
-        if not files: raise ValueError(f'no images in {src}')
+        if not files: raise ValueError(no_images_message([src]))
         task = task or detect_task(files)
         ls = import_folder(src, task, alphabet, length if task == 'captcha' else None, progress=not quiet)
     except (ValueError, FileNotFoundError) as e: raise SystemExit(f'captcha-data {cmd}: {e}') from None

@@ -531,7 +531,7 @@ def evaluate(learn, items, task:str='char', alphabet:str=ALPHABET, min_len:int=N
     preds, _ = predict_items(learn, items, task, alphabet, min_len=min_len, max_len=max_len)
     return score_texts(preds, [l for _, l in items], alphabet)
 
-# %% ../nbs/03_train.ipynb #de18d905
+# %% ../nbs/03_train.ipynb #1144c972
 def seconds_per_read(learn, items, task:str='char', alphabet:str=ALPHABET, min_len:int=None, max_len:int=None, views:int=1,
                      n:int=64, # images timed: the first n of `items`
                     ) -> float:
