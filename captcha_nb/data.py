@@ -472,7 +472,7 @@ def no_images_message(dirs) -> str:
     "Why `dirs` gave no images, naming the subfolders that hold some (a folder of folders is a common slip)"
     subs = [(s, len(image_files(s))) for d in dirs if Path(d).is_dir() for s in sorted(Path(d).iterdir()) if s.is_dir()]
     subs = [(s, n) for s, n in subs if n]
-    hint = (f': the images are in subfolders ({", ".join(f"{s} ({n})" for s, n in subs[:5])}); give those folders, comma-separated'
+    hint = (f': the images are in subfolders ({", ".join(f"{s} ({n})" for s, n in subs[:5])}); give those folders, comma-separated (file name = label: a folder name is not read as one)'
             if subs else '')
     return f'no images in {", ".join(map(str, dirs)) or "(no folder given)"}' + hint
 
