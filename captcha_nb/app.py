@@ -25,6 +25,10 @@ def model_file(model:str, registry='.') -> str:
     log.info('%s is %s', model, path)
     return str(path)
 
+def exit_within(seconds:float, code:int=1):
+    "End this process with `code` if it is still running `seconds` from now: a shutdown that hangs (a thread or a child process that never ends) still exits"
+    t = threading.Timer(seconds, lambda: os._exit(code)); t.daemon = True; t.start()  # daemon threads still run while the interpreter joins threads and runs atexit
+
 def _on_sigterm(server):
     "SIGTERM (docker stop, Kubernetes) shuts LitServe down gracefully, workers included, like its own shutdown API"
     def handler(signum, frame):
@@ -87,8 +91,9 @@ def captcha_serve(
                    access_log=False, http=GuardedHttpProtocol)  # limits on slow and oversized clients
     finally: shutil.rmtree(prom, ignore_errors=True)
     dead = [w.name for w in getattr(server, 'inference_workers', []) if w.exitcode not in (0, None, -signal.SIGTERM)]
+    if dead or getattr(server, 'died', None): exit_within(10)  # once in CI, under load, the process outlived this message by 60 s
     if dead: raise SystemExit(f'captcha-serve: inference worker {", ".join(dead)} died; the server shut down (use --restart-workers to restart it instead)')
     if getattr(server, 'died', None): raise SystemExit(f'captcha-serve: process {server.died} died; the server shut down')
 
 # %% auto #0
-__all__ = ['log', 'model_file', 'extra_routes', 'captcha_serve']
+__all__ = ['log', 'model_file', 'exit_within', 'extra_routes', 'captcha_serve']
