@@ -290,12 +290,13 @@ def image_files_of(folder):
     return [f for f in image_files(folder) if f.name != '12345.png']
 
 
-@pytest.mark.parametrize('case', ['missing folder', 'only broken files', 'one image', 'no out dir'])
+@pytest.mark.parametrize('case', ['missing folder', 'only broken files', 'one image', 'no out dir', 'folder of folders'])
 def test_captcha_train_bad_folders_fail_clearly(tmp_path, case, capsys):
     folder = tmp_path/'caps'
     if case == 'only broken files':
         folder.mkdir(); (folder/'abcd.png').write_bytes(b'x'); (folder/'efgh.png').write_bytes(b'')
     if case == 'one image': write_captchas(folder, n=1)
+    if case == 'folder of folders': write_captchas(folder/'train', n=3)
     args = ['--real-dirs', folder if case != 'missing folder' else tmp_path/'nope'] + ([] if case == 'no out dir' else ['--out-dir', tmp_path/'out'])
     # the command's own function, in this process (a subprocess would spend 5 s importing torch to print one line);
     # SystemExit carries what Python prints on exit, argparse writes its usage error to stderr itself
@@ -304,7 +305,8 @@ def test_captcha_train_bad_folders_fail_clearly(tmp_path, case, capsys):
     err = capsys.readouterr().err + (e.value.code if isinstance(e.value.code, str) else '')
     assert e.value.code not in (0, None) and 'Traceback' not in err, err[-2000:]
     want = {'missing folder': 'captcha-train: not a folder', 'only broken files': 'no readable image',
-            'one image': 'not enough data to train', 'no out dir': 'required: --out-dir'}[case]
+            'one image': 'not enough data to train', 'no out dir': 'required: --out-dir',
+            'folder of folders': f"the images are in subfolders ({folder/'train'} (3))"}[case]
     assert want in err, err
     if case == 'only broken files': assert 'abcd.png' in err
     if case == 'one image': assert '.png' in err  # names the file
