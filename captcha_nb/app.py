@@ -6,7 +6,7 @@ Docs: https://captcha-nb.github.io/captcha_nb/app.html.md"""
 
 # %% ../nbs/11_app.ipynb #d324bbb1
 from __future__ import annotations
-import logging, os, shutil, signal, tempfile, threading
+import faulthandler, logging, os, shutil, signal, tempfile, threading
 from pathlib import Path
 from typing import Annotated
 from fastcore.script import call_parse
@@ -24,10 +24,6 @@ def model_file(model:str, registry='.') -> str:
     path = fetch(model, registry)
     log.info('%s is %s', model, path)
     return str(path)
-
-def exit_within(seconds:float, code:int=1):
-    "End this process with `code` if it is still running `seconds` from now: a shutdown that hangs (a thread or a child process that never ends) still exits"
-    t = threading.Timer(seconds, lambda: os._exit(code)); t.daemon = True; t.start()  # daemon threads still run while the interpreter joins threads and runs atexit
 
 def _on_sigterm(server):
     "SIGTERM (docker stop, Kubernetes) shuts LitServe down gracefully, workers included, like its own shutdown API"
@@ -91,9 +87,10 @@ def captcha_serve(
                    access_log=False, http=GuardedHttpProtocol)  # limits on slow and oversized clients
     finally: shutil.rmtree(prom, ignore_errors=True)
     dead = [w.name for w in getattr(server, 'inference_workers', []) if w.exitcode not in (0, None, -signal.SIGTERM)]
-    if dead or getattr(server, 'died', None): exit_within(10)  # once in CI, under load, the process outlived this message by 60 s
+    if dead or getattr(server, 'died', None):  # once in CI, under load, the process outlived this message by 60 s:
+        faulthandler.dump_traceback_later(10, exit=True)  # exit (code 1) 10 s on, every thread's stack in the log
     if dead: raise SystemExit(f'captcha-serve: inference worker {", ".join(dead)} died; the server shut down (use --restart-workers to restart it instead)')
     if getattr(server, 'died', None): raise SystemExit(f'captcha-serve: process {server.died} died; the server shut down')
 
 # %% auto #0
-__all__ = ['log', 'model_file', 'exit_within', 'extra_routes', 'captcha_serve']
+__all__ = ['log', 'model_file', 'extra_routes', 'captcha_serve']
