@@ -745,11 +745,7 @@ def captcha_data(
         return
     alphabet = alphabet or ALPHABET
     if not src: raise SystemExit(f'captcha-data {cmd} needs --src FOLDER')
-    try:
-        files = image_files(src)
-        if not files: raise ValueError(no_images_message([src]))
-        task = task or detect_task(files)
-        ls = import_folder(src, task, alphabet, length if task == 'captcha' else None, progress=not quiet)
+    try: ls = import_folder(src, task, alphabet, length, progress=not quiet)  # detects the task; `length` applies to whole CAPTCHAs only
     except (ValueError, FileNotFoundError) as e: raise SystemExit(f'captcha-data {cmd}: {e}') from None
     report = dict(src=str(src), **ls.summary(), details=ls.problems)
     if cmd == 'check':  # report only: `dest` is the JSON report file
