@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How far can one temperature calibrate a whole-CAPTCHA reader, how well do 20 validation images find it, and what does Platt scaling add?
 
-    .venv/bin/python benchmarks/temperature_fit.py MODEL.onnx DIR [--n-train 200] [--draws 30] [--size 20]
+    .venv/bin/python benchmarks/temperature_fit.py MODEL.onnx DIR [--n-train 200] [--draws 30] [--size 20] [--prior-scale 4,16]
 
 MODEL is a reader that `benchmarks/few_shot.py DIR --n N` trained on the first N images of DIR's pool (N =
 `--n-train`); the pool images after them, as many as the test part, are the validation part that
@@ -13,7 +13,8 @@ MODEL is a reader that `benchmarks/few_shot.py DIR --n N` trained on the first N
   loss of the answer's confidence against its being right), and, to compare, by the negative log-likelihood of the
   true labels (CTC's loss, the textbook objective); the ECE on the rest of the validation part;
 - on the same draws, T and then Platt scaling of the answer's confidence (`train.fit_confidence_map`), as training
-  does now (`temperature_and_map`).
+  does now (`temperature_and_map`); with `--prior-scale K[,K...]`, also with both priors (the pull towards T = 1
+  and the identity map) K times as strong (`temperature_and_map_prior_K`).
 
 Prints one JSON line.
 """
@@ -72,7 +73,9 @@ def main(argv=None):
     p.add_argument('model', type=Path); p.add_argument('dir', type=Path)
     p.add_argument('--n-train', type=int, default=200); p.add_argument('--draws', type=int, default=30)
     p.add_argument('--size', type=int, default=20, help='validation images a run fits T on (10 %% of 200 labels)')
+    p.add_argument('--prior-scale', default='', help='also fit with both priors this many times as strong (comma-separated)')
     a = p.parse_args(argv)
+    scales = [float(k) for k in a.prior_scale.split(',') if k.strip()]
     reader = OnnxReader(a.model)
     logits, labels = valid_logits(reader, a.dir, a.n_train)
     keep = [i for i, l in enumerate(labels) if set(l) <= set(reader.alphabet)]  # a label the model cannot write cannot be scored
@@ -86,6 +89,7 @@ def main(argv=None):
     grid = {float(t): ece(every, float(t)) for t in TEMPERATURES}
     best = min(grid, key=grid.get)
     rng, fits, maps = np.random.default_rng(0), {'fit_temperature': [], 'true_label_nll': [], 'temperature_and_map': []}, []
+    fits.update({f'temperature_and_map_prior_{k:g}': [] for k in scales})
     for _ in range(a.draws):
         idx = rng.permutation(len(labels)); fit, rest = idx[:a.size], idx[a.size:]
         fl = [labels[i] for i in fit]
@@ -95,7 +99,11 @@ def main(argv=None):
         t = fits['fit_temperature'][-1][0]
         maps.append(fit_confidence_map(*read(fit, t)))  # on the same images, after their T
         fits['temperature_and_map'].append((t, ece(rest, t, maps[-1])))
+        for k in scales:  # the same draw, both priors k times as strong
+            tk = fit_temperature(logits[fit], fl, 'captcha', reader.alphabet, reader.min_len, reader.max_len, prior=k)
+            fits[f'temperature_and_map_prior_{k:g}'].append((tk, ece(rest, tk, fit_confidence_map(*read(fit, tk), prior=k))))
     print(json.dumps(dict(scheme=a.dir.name, n_valid=len(labels), seq_acc=round(float(right.mean()), 4),
+                          mean_confidence_at_T1=round(float(p_text(1.0).mean()), 4),  # uncalibrated: under-confident?
                           trained_T=reader.temperature, best_T=round(best, 4), ece_at_best_T=round(grid[best], 4),
                           **{name: dict(median_T=round(float(np.median([t for t, _ in v])), 4), mean_ece=round(float(np.mean([e for _, e in v])), 4))
                              for name, v in fits.items()}, median_map=[round(float(np.median(v)), 4) for v in zip(*maps)],

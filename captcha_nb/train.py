@@ -551,6 +551,7 @@ TEMPERATURES = np.exp(np.linspace(np.log(1/4), np.log(8), 61))  # 1/4 to 8, 1 in
 
 def fit_temperature(logits:torch.Tensor, labels:list, task:str='char', alphabet:str=ALPHABET, min_len:int=None, max_len:int=None,
                     sharpen:bool=True, # False: T >= 1 only, for validation images unlike the ones to be read (synthetic)
+                    prior:float=1., # weight of the pull towards T = 1 (benchmarks/temperature_fit.py --prior-scale compares)
                    ) -> float:
     "The temperature whose confidences best predict correctness on held-out `logits` with true `labels`"
     import torch.nn.functional as F
@@ -568,11 +569,11 @@ def fit_temperature(logits:torch.Tensor, labels:list, task:str='char', alphabet:
             lp = (logits / t).log_softmax(-1).transpose(0, 1)  # (T, B, K) for ctc_loss
             return -F.ctc_loss(lp, targets, steps, lens, blank=0, reduction='none', zero_infinity=True)
         loss = [F.binary_cross_entropy(logp(t).exp().clamp(1e-6, 1 - 1e-6), right).item() for t in ts]
-    prior = np.log(ts) ** 2 / (2 * len(labels))  # few images decide little: a validation split read perfectly must not sharpen T to the end of the grid
+    prior = prior * np.log(ts) ** 2 / (2 * len(labels))  # few images decide little: a validation split read perfectly must not sharpen T to the end of the grid
     return round(float(ts[int(np.argmin(np.array(loss) + prior))]), 4)
 
 # %% ../nbs/03_train.ipynb #9c0aad90
-def fit_confidence_map(confs, right) -> tuple[float, float]:
+def fit_confidence_map(confs, right, prior:float=1.) -> tuple[float, float]:
     "(slope, bias) of `core.recalibrate` whose confidences best predict `right`: log loss, standard normal prior on log slope and bias"
     from scipy.optimize import minimize
     if not len(confs): return (1.0, 0.0)
@@ -580,7 +581,7 @@ def fit_confidence_map(confs, right) -> tuple[float, float]:
     z = np.log(c) - np.log1p(-c)
     def loss(w):  # w = (log slope, bias); the log loss of sigmoid(s), written stably
         s = np.exp(w[0]) * z + w[1]
-        return float(np.mean(y * np.logaddexp(0, -s) + (1 - y) * np.logaddexp(0, s))) + (w[0] ** 2 + w[1] ** 2) / (2 * len(y))
+        return float(np.mean(y * np.logaddexp(0, -s) + (1 - y) * np.logaddexp(0, s))) + prior * (w[0] ** 2 + w[1] ** 2) / (2 * len(y))
     w = minimize(loss, np.zeros(2), method='L-BFGS-B').x
     return round(float(np.exp(w[0])), 4), round(float(w[1]), 4)
 

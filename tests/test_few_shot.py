@@ -57,13 +57,14 @@ def test_temperature_fit_scores_the_validation_part(tiny_captcha_model, tmp_path
     "benchmarks/temperature_fit.py: the best single temperature and fitted ones, on the pool after the training images"
     folder = write_captchas(tmp_path/'scheme', n=60)
     r = subprocess.run([BIN/'python', 'benchmarks/temperature_fit.py', tiny_captcha_model/'model.onnx', folder, '--n-train', '10',
-                        '--draws', '3', '--size', '5'], capture_output=True, text=True, cwd=ROOT)
+                        '--draws', '3', '--size', '5', '--prior-scale', '4'], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     row = json.loads(r.stdout.strip().splitlines()[-1])
     test, pool = few_shot.split(folder)
     assert row['n_valid'] == min(len(test), len(pool) - 10) and row['draws'] == 3 and row['size'] == 5
     assert 0.25 <= row['best_T'] <= 8 and all(0 <= row[k]['mean_ece'] <= 1 and 0.25 <= row[k]['median_T'] <= 8
-                                              for k in ('fit_temperature', 'true_label_nll', 'temperature_and_map'))
+                                              for k in ('fit_temperature', 'true_label_nll', 'temperature_and_map', 'temperature_and_map_prior_4'))
+    assert 0 <= row['mean_confidence_at_T1'] <= 1
     assert len(row['median_map']) == 2 and row['median_map'][0] > 0
 
 
