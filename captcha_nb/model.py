@@ -89,12 +89,6 @@ def seq_accuracy(alphabet:str):
     return seq_acc
 
 # %% ../nbs/02_model.ipynb #ec560c14
-def body_and_head(model:nn.Module) -> list:
-    "Two parameter groups for discriminative learning rates: the body that makes features, then what reads them"
-    body = list(model.trunk.parameters()) if isinstance(model, CTCReader) else [p for n, p in model.named_parameters() if not n.startswith('fc.')]
-    ids = {id(p) for p in body}
-    return [body, [p for p in model.parameters() if id(p) not in ids]]
-
 def make_learner(dls, task:str='char', alphabet:str=ALPHABET, arch:str='resnet18', pretrained:bool=False,
                  channels_last:bool=False, dropout:float=0., **kwargs) -> Learner:
     "A fastai `Learner` for `task` ('char' or 'captcha') over `dls`; `dropout` before the reader's output layer"
@@ -104,4 +98,4 @@ def make_learner(dls, task:str='char', alphabet:str=ALPHABET, arch:str='resnet18
         model, loss, metrics = CTCReader(len(alphabet), arch, pretrained, dropout=dropout), CTCLoss(), [seq_accuracy(alphabet)]
     else: raise ValueError(f"task must be 'char' or 'captcha', not {task!r}")
     if channels_last: model = model.to(memory_format=torch.channels_last)
-    return Learner(dls, model, loss_func=loss, metrics=metrics, opt_func=partial(OptimWrapper, opt=torch.optim.Adam), splitter=body_and_head, **kwargs)
+    return Learner(dls, model, loss_func=loss, metrics=metrics, opt_func=partial(OptimWrapper, opt=torch.optim.Adam), **kwargs)

@@ -44,7 +44,6 @@ class TrainConfig:
     images: int = 0             # training images in all, drawn in `epochs` equal parts: the same training on any machine (0: each epoch all the data)
     lr: float = 3e-3            # peak learning rate of the one-cycle schedule; 0 or None: fastai's lr_find suggestion
     wd: float = 0.01            # weight decay (fastai's default)
-    body_lr: float = 1.0        # when starting from another run (init_from): the body's learning rate as a share of lr
     dropout: float = 0.3        # dropout before a whole-CAPTCHA reader's output layer (0.3 read receita 73 % against 58 % without, 200 labels)
     views: int = 7              # readings a whole CAPTCHA's confidence averages: the image and moved copies (core.view_stack); 1: the image alone, 7 times cheaper to serve
     bs: int = 64
@@ -763,7 +762,7 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     if cfg.minutes: cbs += [TimeGuard(max(plan['train_seconds'], 1.0) * 1.25 + 30)] + [FitToBudget(max(plan['train_seconds'], 1.0))] * (world == 1)  # ranks must agree on epoch sizes
     if world > 1: cbs.append(CPUDistributedTrainer(sync_bn=False) if device.type == 'cpu' else DistributedTrainer(sync_bn=False))
     t0 = time.perf_counter()
-    _fit(learn, epochs, slice(lr * cfg.body_lr, lr) if init and init['source'] and cfg.body_lr != 1 else lr, precision, cbs, progress, cfg.wd)
+    _fit(learn, epochs, lr, precision, cbs, progress, cfg.wd)
     if not all(map(math.isfinite, learn.recorder.losses)):  # say so here, not as an export or quantisation error later
         raise RuntimeError(f'training diverged: the loss became NaN or infinite ({precision} on {device_name(device)}); rerun with '
                            + ('--precision fp32 or ' if precision != 'fp32' else '') + f'a lower --lr than {lr:g}')
