@@ -16,7 +16,8 @@ the best of its two models with and without its `set_ranges` alphabet.
 Tuning: `--score-on valid` scores on pool images after the largest N instead (as many as the test part, never
 trained on), so a change to the recipe is chosen on a validation set, never on the test part; its rows say
 `"scored_on": "valid"` and go to OUT/results_valid.jsonl. `--train-args "..."` passes more `captcha-train`
-options (a variant to compare, e.g. `--aug strong`).
+options (a variant to compare, e.g. `--aug strong`). `--rescore` scores again the runs already in OUT (their
+`model.onnx`) instead of training them: what a change to reading (decoding, views) does to the same readers.
 
 Case: when the labels' case looks unreliable (`data.infer_scheme` folds it), every reader is compared
 case-insensitively; when the labels use one case only, ddddocr's answers are put in that case (as our
@@ -138,6 +139,7 @@ def main(argv=None):
     p.add_argument('--score-on', choices=('test', 'valid'), default='test',
                    help='valid: score on pool images after the largest N (for tuning), never on the test part')
     p.add_argument('--train-args', default='', help='more captcha-train options, e.g. "--aug strong" (quoted, split on spaces)')
+    p.add_argument('--rescore', action='store_true', help="score the runs already in OUT again instead of training them (a change to reading only)")
     a = p.parse_args(argv)
     name = a.dir.resolve().name
     out = (a.out or ROOT/'runs'/'few_shot'/name).resolve(); out.mkdir(parents=True, exist_ok=True)
@@ -170,13 +172,16 @@ def main(argv=None):
         for init in ([True, False] if a.scratch else [True]):
             run_dir, tag = out/f'n{n}{"" if init else "-scratch"}', f'n{n}{"" if init else "_scratch"}'
             t = time.time()
-            run([BIN/'captcha-train', '--real-dirs', train_dir, *(['--init-from', a.reader] if init else []), '--minutes', a.minutes,
-                 '--out-dir', run_dir, '--test-pct', 0, '--quiet', *a.train_args.split()], out/f'train_{tag}.log')
-            run([BIN/'captcha-export', run_dir, '--no-int8'], out/f'export_{tag}.log')
+            if a.rescore and not (run_dir/'model.onnx').exists(): sys.exit(f'--rescore: no {run_dir}/model.onnx to score again')
+            if not a.rescore:
+                run([BIN/'captcha-train', '--real-dirs', train_dir, *(['--init-from', a.reader] if init else []), '--minutes', a.minutes,
+                     '--out-dir', run_dir, '--test-pct', 0, '--quiet', *a.train_args.split()], out/f'train_{tag}.log')
+                run([BIN/'captcha-export', run_dir, '--no-int8'], out/f'export_{tag}.log')
             res = last_json(run([BIN/'captcha-eval', run_dir/'model.onnx', test_dir], out/f'eval_{tag}.log'))
             m = json.loads((run_dir/'metrics.json').read_text())
             emit(dict(reader='captcha_nb' if init else 'captcha_nb from scratch', n=n, minutes=a.minutes, train_args=a.train_args, seq_acc=res['seq_acc'],
-                      char_acc=res['char_acc'], train_s=m['timings']['train_s'], total_s=round(time.time() - t, 1),
+                      char_acc=res['char_acc'], train_s=m['timings']['train_s'], total_s=m['timings']['total_s'] if a.rescore else round(time.time() - t, 1),
+                      **({'rescored': True} if a.rescore else {}),
                       case=m['params']['case'], size=m['params']['size'], precision=m['device']['precision'],
                       **calibration_fit(m), **trust(res)))
     png = out/('few_shot.png' if a.score_on == 'test' else 'few_shot_valid.png')

@@ -1,14 +1,15 @@
 #!/usr/bin/env python
-"""Does averaging the confidence over moved views of an image separate right from wrong answers? On validation images.
+"""Do moved views of an image read it better, and does their averaged confidence separate right from wrong answers? On validation images.
 
     .venv/bin/python benchmarks/few_shot.py ../shared/data/NAME --n 200 --minutes 10 --out OUT
     .venv/bin/python benchmarks/views.py OUT/n200 ../shared/data/NAME [--views 1,3,5,7] [--count 300]
 
 The run's exported reader reads `--count` images of DIR's pool that come after the run's N training images
 (`few_shot.split`: never trained on, never the test part; the `--score-on valid` images), once with each number of
-views (`core.view_stack`: the image, then moved copies in the order of `core.VIEW_MOVES`). The text read is the
-image's own every time; only its confidence changes (T, no confidence map, so the views are compared alone).
-Prints one JSON line: accuracy, and per number of views the area under the ROC curve of right against wrong, the
+views (`core.view_stack`: the image, then moved copies in the order of `core.VIEW_MOVES`). With one view the text is
+the image's own reading; with more, the reading of any view that is most probable over all of them (`core.ctc_read`);
+the confidence is that text's probability averaged over the views (T, no confidence map, so the views are compared alone).
+Prints one JSON line: per number of views the accuracy, the area under the ROC curve of right against wrong, the
 accuracy of the most confident 90 % and the expected calibration error (before any map: for a reader without one,
 such as the general reader, what it serves), and images read per second (decoding, preprocessing, onnxruntime with all
 cores, the answers: what serving one image more or less costs). This is how the default of `views` was chosen (`00_core`).
@@ -50,11 +51,10 @@ def main(argv=None):
         t0 = time.perf_counter()
         answers = r.predict([str(f) for f in files])
         img_s = len(files) / (time.perf_counter() - t0)
-        texts = [x['text'] for x in answers]  # the image's own reading whatever the views (up to onnxruntime's rounding)
+        texts = [x['text'] for x in answers]
         right, conf = np.array([t == l for t, l in zip(texts, labels)]), np.array([x['confidence'] for x in answers])
-        row.setdefault('seq_acc', round(float(right.mean()), 4))
         cal = calibration(conf, right)  # the ECE and keep-90 that captcha-eval and the README report
-        row[f'views_{v}'] = dict(auroc=round(float(roc_auc_score(right, conf)), 4) if 0 < right.mean() < 1 else None,
+        row[f'views_{v}'] = dict(seq_acc=round(float(right.mean()), 4), auroc=round(float(roc_auc_score(right, conf)), 4) if 0 < right.mean() < 1 else None,
                                  keep_90=cal['keep_90']['accuracy'], ece=cal['ece'], img_per_s=round(img_s, 1))
     print(json.dumps(row))
 

@@ -270,10 +270,13 @@ def text_probability(probs:np.ndarray, alphabet:str, text:str) -> float:
     return float(np.mean([np.exp(ctc_text_logprob(np.log(np.clip(v, 1e-30, None)), idx)) for v in stack]))
 
 def ctc_read(probs:np.ndarray, alphabet:str, allowed:str=None, min_len:int=None, max_len:int=None) -> tuple[str, list[float], float]:
-    "`ctc_decode`, plus the probability of the text as a whole; for (V, T, K) `probs` (`view_stack` of one image), the first view's text and its probability averaged over all"
+    "`ctc_decode`, plus the probability of the text as a whole; for (V, T, K) `probs` (`view_stack` of one image), the text among the views' readings that is most probable over all views, and that probability"
     probs, alphabet = restrict_alphabet(probs, alphabet, allowed)
-    text, confs = ctc_decode(probs if probs.ndim == 2 else probs[0], alphabet, min_len=min_len, max_len=max_len)
-    return text, confs, text_probability(probs, alphabet, text)
+    reads = {}  # each text a view reads -> its per-character confidences in the first view that read it
+    for v in (probs[None] if probs.ndim == 2 else probs): reads.setdefault(*ctc_decode(v, alphabet, min_len=min_len, max_len=max_len))
+    p = {t: text_probability(probs, alphabet, t) for t in reads}
+    text = max(p, key=p.get)  # a tie keeps the image's own reading: it came first
+    return text, reads[text], p[text]
 
 # %% ../nbs/00_core.ipynb #f189a33d
 VIEW_MOVES = ((-0.015, 0, 1), (0.015, 0, 1), (0, -0.04, 1), (0, 0.04, 1), (0, 0, 0.93), (0, 0, 1.07))  # (dx, dy) as shares of width and height, scale
