@@ -87,10 +87,11 @@ def captcha_serve(
                    access_log=False, http=GuardedHttpProtocol)  # limits on slow and oversized clients
     finally: shutil.rmtree(prom, ignore_errors=True)
     dead = [w.name for w in getattr(server, 'inference_workers', []) if w.exitcode not in (0, None, -signal.SIGTERM)]
-    if dead or getattr(server, 'died', None):  # once in CI, under load, the process outlived this message by 60 s:
+    died = getattr(server, 'died', None)
+    if dead or died:  # once in CI, under load, the process outlived this message by 60 s:
         faulthandler.dump_traceback_later(10, exit=True)  # exit (code 1) 10 s on, every thread's stack in the log
     if dead: raise SystemExit(f'captcha-serve: inference worker {", ".join(dead)} died; the server shut down (use --restart-workers to restart it instead)')
-    if getattr(server, 'died', None): raise SystemExit(f'captcha-serve: process {server.died} died; the server shut down')
+    if died: raise SystemExit(f'captcha-serve: process {died} died; the server shut down')
 
 # %% auto #0
 __all__ = ['log', 'model_file', 'extra_routes', 'captcha_serve']

@@ -569,8 +569,8 @@ def fit_temperature(logits:torch.Tensor, labels:list, task:str='char', alphabet:
             lp = (logits / t).log_softmax(-1).transpose(0, 1)  # (T, B, K) for ctc_loss
             return -F.ctc_loss(lp, targets, steps, lens, blank=0, reduction='none', zero_infinity=True)
         loss = [F.binary_cross_entropy(logp(t).exp().clamp(1e-6, 1 - 1e-6), right).item() for t in ts]
-    prior = prior * np.log(ts) ** 2 / (2 * len(labels))  # few images decide little: a validation split read perfectly must not sharpen T to the end of the grid
-    return round(float(ts[int(np.argmin(np.array(loss) + prior))]), 4)
+    penalty = prior * np.log(ts) ** 2 / (2 * len(labels))  # few images decide little: a validation split read perfectly must not sharpen T to the end of the grid
+    return round(float(ts[int(np.argmin(np.array(loss) + penalty))]), 4)
 
 # %% ../nbs/03_train.ipynb #9c0aad90
 def fit_confidence_map(confs, right, prior:float=1.) -> tuple[float, float]:
