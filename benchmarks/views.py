@@ -2,7 +2,7 @@
 """Do moved views of an image read it better, and does their averaged confidence separate right from wrong answers? On validation images.
 
     .venv/bin/python benchmarks/few_shot.py ../shared/data/NAME --n 200 --minutes 10 --out OUT
-    .venv/bin/python benchmarks/views.py OUT/n200 ../shared/data/NAME [--views 1,3,5,7] [--count 300]
+    .venv/bin/python benchmarks/views.py OUT/n200 ../shared/data/NAME [--views 1,3,5,7] [--count 300] [--more-moves MOVES]
 
 The run's exported reader reads `--count` images of DIR's pool that come after the run's N training images
 (`few_shot.split`: never trained on, never the test part; the `--score-on valid` images), once with each number of
@@ -13,6 +13,8 @@ Prints one JSON line: per number of views the accuracy, the area under the ROC c
 accuracy of the most confident 90 % and the expected calibration error (before any map: for a reader without one,
 such as the general reader, what it serves), and images read per second (decoding, preprocessing, onnxruntime with all
 cores, the answers: what serving one image more or less costs). This is how the default of `views` was chosen (`00_core`).
+`--more-moves 'DX,DY,S;...'` appends moves to `core.VIEW_MOVES` for this measurement only, so that more than seven
+views can be tried (`00_core`, "More views?").
 """
 import argparse
 import json
@@ -27,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from few_shot import split  # noqa: E402
 from captcha_nb.core import VIEW_MOVES, calibration, fold_case, label_from_path  # noqa: E402
-from captcha_nb.export import OnnxReader  # noqa: E402
+import captcha_nb.export as export  # noqa: E402
 
 
 def main(argv=None):
@@ -35,17 +37,22 @@ def main(argv=None):
     p.add_argument('run', type=Path, help='a few_shot.py run folder (nN, with model.onnx)'); p.add_argument('dir', type=Path)
     p.add_argument('--views', default='1,3,5,7'); p.add_argument('--count', type=int, default=300)
     p.add_argument('--n-train', type=int, help="the run's training images (default: N of the run folder's name nN)")
+    p.add_argument('--more-moves', default='', help="moves after core.VIEW_MOVES, 'DX,DY,SCALE;...' (shares of width and height, scale)")
     a = p.parse_args(argv)
     counts = [int(v) for v in a.views.split(',')]
-    if not all(1 <= v <= 1 + len(VIEW_MOVES) for v in counts): sys.exit(f'--views: each from 1 to {1 + len(VIEW_MOVES)}')
+    try: more = tuple(tuple(float(x) for x in m.split(',')) for m in a.more_moves.split(';') if m.strip())
+    except ValueError: sys.exit(f"--more-moves: numbers 'DX,DY,SCALE' separated by ';', not {a.more_moves!r}")
+    if any(len(m) != 3 or m[2] <= 0 for m in more): sys.exit('--more-moves: each move is DX,DY,SCALE with SCALE > 0')
+    export.VIEW_MOVES = moves = VIEW_MOVES + more  # OnnxReader.outputs reads the first `views - 1` of these
+    if not all(1 <= v <= 1 + len(moves) for v in counts): sys.exit(f'--views: each from 1 to {1 + len(moves)}')
     n_train = a.n_train if a.n_train is not None else int(a.run.name.lstrip('n'))
     _, pool = split(a.dir)
     files = pool[n_train:n_train + a.count]
     if not files: sys.exit(f'no pool images after the first {n_train} of {a.dir}')
-    r = OnnxReader(a.run/'model.onnx')
+    r = export.OnnxReader(a.run/'model.onnx')
     r.confidence_map = (1.0, 0.0)
     labels = [fold_case(label_from_path(f), r.case) for f in files]
-    row = dict(scheme=a.dir.name, run=str(a.run), n=len(files))
+    row = dict(scheme=a.dir.name, run=str(a.run), n=len(files), **(dict(more_moves=more) if more else {}))
     for v in counts:
         r.views = v
         t0 = time.perf_counter()

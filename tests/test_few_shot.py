@@ -92,7 +92,7 @@ def test_confidence_map_scores_each_calibration_step(tiny_captcha_model, tmp_pat
 
 
 def test_views_scores_each_number_of_views(tiny_captcha_model, tmp_path):
-    "benchmarks/views.py: on pool images after the training ones, with 1, 3 and 7 views, the accuracy and a ranking score for each"
+    "benchmarks/views.py: on pool images after the training ones, with 1, 3 and 7 views (9 with two more moves), the accuracy and a ranking score for each"
     folder = write_captchas(tmp_path/'scheme', n=40)
     r = subprocess.run([BIN/'python', 'benchmarks/views.py', tiny_captcha_model, folder, '--n-train', '5', '--views', '1,3,7'],
                        capture_output=True, text=True, cwd=ROOT)
@@ -106,3 +106,8 @@ def test_views_scores_each_number_of_views(tiny_captcha_model, tmp_path):
     bad = subprocess.run([BIN/'python', 'benchmarks/views.py', tiny_captcha_model, folder, '--n-train', '5', '--views', '9'],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode != 0 and '--views: each from 1 to 7' in bad.stderr
+    more = subprocess.run([BIN/'python', 'benchmarks/views.py', tiny_captcha_model, folder, '--n-train', '5', '--views', '9',
+                           '--more-moves', '0,0,0.9; 0,0,1.1'], capture_output=True, text=True, cwd=ROOT)
+    assert more.returncode == 0, more.stderr[-3000:]
+    row = json.loads(more.stdout.strip().splitlines()[-1])
+    assert row['more_moves'] == [[0, 0, 0.9], [0, 0, 1.1]] and 0 <= row['views_9']['seq_acc'] <= 1
