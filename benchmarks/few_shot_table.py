@@ -1,13 +1,14 @@
 #!/usr/bin/env python
 """The README's few-shot table (and a bar chart) from `benchmarks/few_shot.py` runs.
 
-    .venv/bin/python benchmarks/few_shot_table.py runs/few_shot/* [--plot nbs/images/few_shot.png]
+    .venv/bin/python benchmarks/few_shot_table.py runs/few_shot/* [--plot nbs/images/few_shot.png] [--curve PNG]
 
 One row per scheme (runs of one scheme in several folders are combined): test images, ddddocr's best
 configuration, the general reader with the alphabet hint (no labels), and each fine-tuned point (from the
 general reader; from random weights where `--scratch` ran). Then a second table: the calibration of the
 200-label readers on the same test images (temperature, expected calibration error, and the accuracy of the
-most confident 90 % of their answers).
+most confident 90 % of their answers). `--curve` draws the learning curve: accuracy against the number of labels
+per scheme (0 is the general reader with no labels), ddddocr a dashed line where it was scored.
 """
 import argparse
 import json
@@ -40,7 +41,9 @@ def pick(rs, reader: str, n: int):
 def best_ddddocr(rs): return max((r['seq_acc'] for r in rs if r['reader'] == 'ddddocr'), default=None)
 
 
-def pct(x) -> str: return '' if x is None else f'{100 * x:.1f} %'
+def pct(x, n: int = None) -> str:
+    "A share as the README prints it; with `n`, the images it is a share of, from the count it stands for (rows keep 4 digits: 78/172 is 0.4535)"
+    return '' if x is None else f'{100 * (round(x * n) / n if n else x):.1f} %'
 
 
 def table(runs: dict) -> str:
@@ -51,8 +54,9 @@ def table(runs: dict) -> str:
     out = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for name, rs in runs.items():
         zero = pick(rs, 'general reader', 0)
-        cells = [f'`{name}`', str(rs[0]['n_test']), pct(best_ddddocr(rs)), pct(zero)]
-        cells += [pct(pick(rs, FINE, n)) for n in ns] + [pct(pick(rs, SCRATCH, n)) for n in scratch]
+        k = rs[0]['n_test']
+        cells = [f'`{name}`', str(k), pct(best_ddddocr(rs), k), pct(zero, k)]
+        cells += [pct(pick(rs, FINE, n), k) for n in ns] + [pct(pick(rs, SCRATCH, n), k) for n in scratch]
         out.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(out)
 
@@ -94,16 +98,35 @@ def plot(runs: dict, path: Path, n: int = 200):
     fig.tight_layout(); path.parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
 
 
+def plot_curve(runs: dict, path: Path):
+    "Accuracy against labelled images, a line per scheme (the general reader at 0), ddddocr dashed in the same colour"
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for (name, rs), colour in zip(runs.items(), plt.rcParams['axes.prop_cycle'].by_key()['color']):
+        pts = sorted({r['n']: r['seq_acc'] for r in reversed(rs) if r['reader'] in (FINE, 'general reader')}.items())  # the first row of each n
+        ax.plot([n for n, _ in pts], [a for _, a in pts], 'o-', color=colour, label=name)
+        if best_ddddocr(rs) is not None: ax.axhline(best_ddddocr(rs), color=colour, ls='--', lw=1)
+    ax.set_xlabel('labelled images (10 minutes from the general reader; 0: the general reader alone)')
+    ax.set_ylabel('whole-text accuracy (test part)'); ax.set_ylim(0, 1.02); ax.grid(alpha=0.3)
+    peer = any(best_ddddocr(rs) is not None for rs in runs.values())
+    ax.legend(fontsize=7, title='dashed: ddddocr, no labels' if peer else None, title_fontsize=7, loc='lower right')
+    fig.tight_layout(); path.parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('folders', nargs='+', type=Path, help='few_shot.py output folders (each with results.jsonl)')
     p.add_argument('--plot', type=Path, help='also write a bar chart (PNG) here')
+    p.add_argument('--curve', type=Path, help='also write the learning curve (PNG) here')
     a = p.parse_args(argv)
     runs = load(a.folders)
     print(table(runs))
     print()
     print(trust_table(runs))
     if a.plot: plot(runs, a.plot); print(f'plot: {a.plot}')
+    if a.curve: plot_curve(runs, a.curve); print(f'curve: {a.curve}')
 
 
 if __name__ == '__main__':

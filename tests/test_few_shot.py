@@ -40,6 +40,8 @@ def test_few_shot_benchmark_runs_end_to_end(tiny_captcha_model, tmp_path):
     assert f'{100 * best:.1f} %' in table[2]
     few_shot_table.plot(runs, tmp_path/'bars.png', n=24)
     assert (tmp_path/'bars.png').stat().st_size > 10_000
+    few_shot_table.plot_curve(runs, tmp_path/'curve.png')  # 0 (the general reader), 12 and 24 labels, ddddocr dashed
+    assert (tmp_path/'curve.png').stat().st_size > 10_000
     fine = [row for row in rows if row['reader'] == 'captcha_nb']
     assert all(row['fitted_on'] > 0 and set(row['confidence_map']) == {'slope', 'bias'} and row['views'] == 7 for row in fine)  # what calibrated it
     trust = few_shot_table.trust_table(runs, n=24).splitlines()
