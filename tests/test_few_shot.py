@@ -37,7 +37,7 @@ def test_few_shot_benchmark_runs_end_to_end(tiny_captcha_model, tmp_path):
     table = few_shot_table.table(runs).splitlines()
     assert table[0].startswith('| scheme | test images | ddddocr') and '12 labels' in table[0] and len(table) == 3
     best = max(row['seq_acc'] for row in rows if row['reader'] == 'ddddocr')
-    assert f'{100 * best:.1f} %' in table[2]
+    assert few_shot_table.pct(best, rows[0]['n_test']) in table[2]  # a share printed from its count
     few_shot_table.plot(runs, tmp_path/'bars.png', n=24)
     assert (tmp_path/'bars.png').stat().st_size > 10_000
     few_shot_table.plot_curve(runs, tmp_path/'curve.png')  # 0 (the general reader), 12 and 24 labels, ddddocr dashed
@@ -113,3 +113,8 @@ def test_views_scores_each_number_of_views(tiny_captcha_model, tmp_path):
     assert more.returncode == 0, more.stderr[-3000:]
     row = json.loads(more.stdout.strip().splitlines()[-1])
     assert row['more_moves'] == [[0, 0, 0.9], [0, 0, 1.1]] and 0 <= row['views_9']['seq_acc'] <= 1
+
+
+def test_table_prints_a_share_from_its_count():
+    "Rows keep 4 digits (78 of 172 is 0.4535): the table prints 45.3 %, what 78/172 is, not the 45.4 % of the rounded value"
+    assert few_shot_table.pct(0.4535, 172) == '45.3 %' and few_shot_table.pct(0.4535) == '45.4 %' and few_shot_table.pct(None, 172) == ''
