@@ -104,13 +104,13 @@ def plot_curve(runs: dict, path: Path):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 3.6))
+    peer = False
     for (name, rs), colour in zip(runs.items(), plt.rcParams['axes.prop_cycle'].by_key()['color']):
-        pts = sorted({r['n']: r['seq_acc'] for r in reversed(rs) if r['reader'] in (FINE, 'general reader')}.items())  # the first row of each n
-        ax.plot([n for n, _ in pts], [a for _, a in pts], 'o-', color=colour, label=name)
-        if best_ddddocr(rs) is not None: ax.axhline(best_ddddocr(rs), color=colour, ls='--', lw=1)
+        ns = sorted({r['n'] for r in rs if r['reader'] in (FINE, 'general reader')})
+        ax.plot(ns, [pick(rs, FINE if n else 'general reader', n) for n in ns], 'o-', color=colour, label=name)
+        if (peer_acc := best_ddddocr(rs)) is not None: ax.axhline(peer_acc, color=colour, ls='--', lw=1); peer = True
     ax.set_xlabel('labelled images (10 minutes from the general reader; 0: the general reader alone)')
     ax.set_ylabel('whole-text accuracy (test part)'); ax.set_ylim(0, 1.02); ax.grid(alpha=0.3)
-    peer = any(best_ddddocr(rs) is not None for rs in runs.values())
     ax.legend(fontsize=7, title='dashed: ddddocr, no labels' if peer else None, title_fontsize=7, loc='lower right')
     fig.tight_layout(); path.parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
 

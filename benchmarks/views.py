@@ -13,7 +13,7 @@ Prints one JSON line: per number of views the accuracy, the area under the ROC c
 accuracy of the most confident 90 % and the expected calibration error (before any map: for a reader without one,
 such as the general reader, what it serves), and images read per second (decoding, preprocessing, onnxruntime with all
 cores, the answers: what serving one image more or less costs). This is how the default of `views` was chosen (`00_core`).
-`--more-moves 'DX,DY,S;...'` appends moves to `core.VIEW_MOVES` for this measurement only, so that more than seven
+`--more-moves 'DX,DY,S;...'` appends moves to `core.VIEW_MOVES` for this reader only, so that more than seven
 views can be tried (`00_core`, "More views?").
 """
 import argparse
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from few_shot import split  # noqa: E402
 from captcha_nb.core import VIEW_MOVES, calibration, fold_case, label_from_path  # noqa: E402
-import captcha_nb.export as export  # noqa: E402
+from captcha_nb.export import OnnxReader  # noqa: E402
 
 
 def main(argv=None):
@@ -43,14 +43,14 @@ def main(argv=None):
     try: more = tuple(tuple(float(x) for x in m.split(',')) for m in a.more_moves.split(';') if m.strip())
     except ValueError: sys.exit(f"--more-moves: numbers 'DX,DY,SCALE' separated by ';', not {a.more_moves!r}")
     if any(len(m) != 3 or m[2] <= 0 for m in more): sys.exit('--more-moves: each move is DX,DY,SCALE with SCALE > 0')
-    export.VIEW_MOVES = moves = VIEW_MOVES + more  # OnnxReader.outputs reads the first `views - 1` of these
+    moves = VIEW_MOVES + more  # the reader reads the first `views - 1` of these
     if not all(1 <= v <= 1 + len(moves) for v in counts): sys.exit(f'--views: each from 1 to {1 + len(moves)}')
     n_train = a.n_train if a.n_train is not None else int(a.run.name.lstrip('n'))
     _, pool = split(a.dir)
     files = pool[n_train:n_train + a.count]
     if not files: sys.exit(f'no pool images after the first {n_train} of {a.dir}')
-    r = export.OnnxReader(a.run/'model.onnx')
-    r.confidence_map = (1.0, 0.0)
+    r = OnnxReader(a.run/'model.onnx')
+    r.confidence_map, r.moves = (1.0, 0.0), moves
     labels = [fold_case(label_from_path(f), r.case) for f in files]
     row = dict(scheme=a.dir.name, run=str(a.run), n=len(files), **(dict(more_moves=more) if more else {}))
     for v in counts:

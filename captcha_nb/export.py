@@ -135,6 +135,7 @@ class OnnxReader:
         self.meta, self.task, self.alphabet, self.size, self.mean, self.std = s.meta, s.task, s.alphabet, s.size, s.mean, s.std
         self.text_len, self.case, self.resize, self.min_len, self.max_len = s.text_len, s.case, s.resize, s.min_len, s.max_len
         self.temperature, self.confidence_map, self.views = s.temperature, s.confidence_map, s.views
+        self.moves = VIEW_MOVES  # what the views after the first are read with (`views.py --more-moves` tries others)
         self.input_name = self.session.get_inputs()[0].name
         self.threads = self.session.get_session_options().intra_op_num_threads
 
@@ -149,7 +150,7 @@ class OnnxReader:
     def outputs(self, batch:np.ndarray) -> np.ndarray:
         "What `answers` reads for a (B, 1, H, W) batch: the raw outputs, or (B, V, T, K) of every view when the confidence averages `views`"
         if self.views == 1 or not len(batch): return self.logits(batch)
-        out = self.logits(np.concatenate([view_stack(b[0], VIEW_MOVES[:self.views - 1])[:, None] for b in batch]))
+        out = self.logits(np.concatenate([view_stack(b[0], self.moves[:self.views - 1])[:, None] for b in batch]))
         return out.reshape(len(batch), self.views, *out.shape[1:])
 
     def decode_hints(self, alphabet:str=None, length=None) -> dict:
