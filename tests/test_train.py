@@ -328,30 +328,23 @@ def test_captcha_train_fine_tunes_from_another_model(tiny_captcha_model, tmp_pat
     assert json.loads((out/'metrics.json').read_text())['init']['skipped'] == [str(tiny_captcha_model/'learner.pkl')]
 
 
-@pytest.fixture(scope='module')
-def digits_run_elsewhere(tmp_path_factory):
-    "papermill as a user types it from another folder: a digits-only alphabet (-r) and a relative out_dir; one run for two tests"
+def test_papermill_from_another_folder_with_a_digit_alphabet(tmp_path):
+    """papermill as a user types it from another folder, with a relative out_dir and a digits-only alphabet: the out_dir
+    lands in the repository (not beside the working directory); -p reads 0123456789 as a number, so the run says to use
+    -r, and -r works. One test, not two on a shared fixture: pytest-xdist ran that fixture once per worker (two
+    training runs each), the last of them alone at the end of CI"""
     import shutil
     import uuid
-    rel, cwd = f'models/test-cwd-{uuid.uuid4().hex[:8]}', tmp_path_factory.mktemp('elsewhere')
+    rel, cwd = f'models/test-cwd-{uuid.uuid4().hex[:8]}', tmp_path
+    in_repo, beside = ROOT/rel, cwd/rel
     base = [BIN/'papermill', ROOT/'nbs'/'03_train.ipynb', cwd/'t.ipynb', '--no-progress-bar', '-p', 'task', 'captcha', '-p', 'n_synth', '64',
             '-p', 'epochs', '1', '-p', 'out_dir', rel, '-p', 'wandb_mode', 'disabled', '-p', 'text_len', '4']
-    bad = subprocess.run(base + ['-p', 'alphabet', '0123456789'], capture_output=True, text=True, cwd=cwd)
-    good = subprocess.run(base + ['-r', 'alphabet', '0123456789'], capture_output=True, text=True, cwd=cwd)
-    yield bad, good, ROOT/rel, cwd/rel
-    shutil.rmtree(ROOT/rel, ignore_errors=True)
-
-
-def test_papermill_paths_are_relative_to_the_repository(digits_run_elsewhere):
-    "Run from another folder, a relative out_dir still lands in the repository (not beside the working directory)"
-    _, good, in_repo, beside = digits_run_elsewhere
-    assert good.returncode == 0, good.stderr[-3000:]
-    assert (in_repo/'metrics.json').exists() and not beside.exists()
-
-
-def test_papermill_digit_alphabet_needs_raw_parameter(digits_run_elsewhere):
-    "-p reads 0123456789 as a number: the run says to use -r, and -r works"
-    bad, good, in_repo, _ = digits_run_elsewhere
-    assert bad.returncode != 0 and '-r alphabet 0123456789' in bad.stdout + bad.stderr
-    assert good.returncode == 0, good.stderr[-3000:]
-    assert json.loads((in_repo/'metrics.json').read_text())['params']['alphabet'] == '0123456789'
+    try:
+        bad = subprocess.run(base + ['-p', 'alphabet', '0123456789'], capture_output=True, text=True, cwd=cwd)
+        assert bad.returncode != 0 and '-r alphabet 0123456789' in bad.stdout + bad.stderr
+        good = subprocess.run(base + ['-r', 'alphabet', '0123456789'], capture_output=True, text=True, cwd=cwd)
+        assert good.returncode == 0, good.stderr[-3000:]
+        assert (in_repo/'metrics.json').exists() and not beside.exists()
+        assert json.loads((in_repo/'metrics.json').read_text())['params']['alphabet'] == '0123456789'
+    finally:
+        shutil.rmtree(in_repo, ignore_errors=True)
