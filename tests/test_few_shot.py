@@ -22,8 +22,8 @@ def test_split_keeps_repeats_of_a_label_together(tmp_path):
 
 
 def test_few_shot_benchmark_runs_end_to_end(tiny_captcha_model, tmp_path):
-    """A point of the curve, the zero-label reader, ddddocr, the tables and plots, --rescore; one training size and one view
-    per image (a second size and seven views, the default, made this the longest test of CI; `test_trust` covers views)"""
+    """A point of the curve, the zero-label reader, ddddocr, the tables and plots, --rescore; one size and one view, to keep
+    CI short (`test_trust` covers views)"""
     pytest.importorskip('ddddocr', reason='ddddocr is in the bench extra (pip install -e .[bench])')
     folder = write_captchas(tmp_path/'scheme', n=60)
     out = tmp_path/'out'

@@ -329,10 +329,9 @@ def test_captcha_train_fine_tunes_from_another_model(tiny_captcha_model, tmp_pat
 
 
 def test_papermill_from_another_folder_with_a_digit_alphabet(tmp_path):
-    """papermill as a user types it from another folder, with a relative out_dir and a digits-only alphabet: the out_dir
-    lands in the repository (not beside the working directory); -p reads 0123456789 as a number, so the run says to use
-    -r, and -r works. One test, not two on a shared fixture: pytest-xdist ran that fixture once per worker (two
-    training runs each), the last of them alone at the end of CI"""
+    """papermill as a user types it from another folder: a relative out_dir lands in the repository, not beside the working
+    directory; -p reads 0123456789 as a number, so the run says to use -r, and -r works (one test: a module fixture shared
+    by two ran once per pytest-xdist worker)"""
     import shutil
     import uuid
     rel, cwd = f'models/test-cwd-{uuid.uuid4().hex[:8]}', tmp_path
