@@ -98,6 +98,7 @@ def test_a_reader_left_on_the_blank_plateau_says_so(tiny_captcha_model, tiny_cha
     "The tiny reader (160 images, one epoch) reads nothing: its run warns in metrics.json and in the executed notebook"
     m = json.loads((tiny_captcha_model/'metrics.json').read_text())
     assert len(m['warnings']) == 1 and "CTC's all-blank plateau" in m['warnings'][0] and '--images' in m['warnings'][0]
+    assert m['valid']['all_blank'] > 0.5, m['valid']  # blank at every step on most of them: the plateau itself (stuck_on_plateau)
     assert "CTC's all-blank plateau" in (tiny_captcha_model/'train.ipynb').read_text()
     assert json.loads((tiny_char_model/'metrics.json').read_text())['warnings'] == []  # a character model has no such plateau
 
@@ -126,25 +127,33 @@ def test_init_from_another_scheme(tiny_captcha_model, tmp_path):
     with pytest.raises(FileNotFoundError, match='train that run first'): init_weights_from(model, tiny_captcha_model/'nothing')
 
 
-def test_init_from_a_reader_that_reads_nothing_starts_from_what_it_started_from(tiny_captcha_model, tiny_char_model, tmp_path):
-    "A reader on CTC's blank plateau (by its metrics.json) is skipped: for the run it started from, else for random weights"
+def test_init_from_a_reader_stuck_on_the_plateau_starts_from_what_it_started_from(tiny_captcha_model, tiny_char_model, tmp_path):
+    "A reader on CTC's blank plateau (by its metrics.json: none read, most blank) is skipped for the run it started from, else for random weights; one that answers characters is not"
     import torch
     from fastai.learner import load_learner
     from captcha_nb.model import CTCReader
     from captcha_nb.train import init_weights_from
+    def reader(name, all_blank, started_from=None):  # the tiny reader (reads nothing) with a blank share and an origin of our choosing
+        d = tmp_path/name; d.mkdir()
+        (d/'learner.pkl').symlink_to(tiny_captcha_model/'learner.pkl')
+        m = json.loads((tiny_captcha_model/'metrics.json').read_text())
+        m['valid'] = dict(m['valid'], seq_acc=0.0, all_blank=all_blank); m['init'] = dict(source=started_from and str(started_from))
+        (d/'metrics.json').write_text(json.dumps(m))
+        return d
     model = CTCReader(n_classes=10)
     fresh = {k: v.clone() for k, v in model.state_dict().items()}
-    r = init_weights_from(model, tiny_captcha_model, '0123456789')  # the tiny reader reads nothing and started from random weights
-    assert r['source'] is None and r['loaded'] == 0 and r['skipped'] == [str(tiny_captcha_model/'learner.pkl')]
+    stuck = reader('stuck', 0.97)  # started from random weights
+    r = init_weights_from(model, stuck, '0123456789')
+    assert r['source'] is None and r['loaded'] == 0 and r['skipped'] == [str(stuck/'learner.pkl')]
     assert all(torch.equal(v, fresh[k]) for k, v in model.state_dict().items())
-    stuck = tmp_path/'stuck'; stuck.mkdir()  # a stuck reader started from the character model
-    (stuck/'learner.pkl').symlink_to(tiny_captcha_model/'learner.pkl')
-    m = json.loads((tiny_captcha_model/'metrics.json').read_text()); m['init'] = dict(source=str(tiny_char_model/'learner.pkl'))
-    (stuck/'metrics.json').write_text(json.dumps(m))
+    stuck = reader('stuck_from_chars', 0.97, tiny_char_model/'learner.pkl')
     r = init_weights_from(model, stuck, '0123456789')
     assert r['source'] == str(tiny_char_model/'learner.pkl') and r['skipped'] == [str(stuck/'learner.pkl')] and r['loaded'] > 50
     theirs = load_learner(tiny_char_model/'learner.pkl', cpu=True).model.state_dict()
     assert all(torch.equal(v, theirs[k[len('trunk.'):]]) for k, v in model.state_dict().items() if k.startswith('trunk.'))
+    answers = reader('answers_characters', 0.31, tiny_char_model/'learner.pkl')  # reads no CAPTCHA whole, but is off the plateau
+    r = init_weights_from(model, answers, '0123456789')
+    assert r['source'] == str(answers/'learner.pkl') and r['skipped'] == [] and r['loaded'] > 50
 
 
 def test_training_needs_data():
