@@ -671,13 +671,12 @@ def save_samples(path, splits:dict, n_calib:int=256, n_test:int=2000, seed:int=0
     np.savez_compressed(path, calib_x=cx, calib_y=cy, test_x=tx, test_y=ty)
 
 # %% ../nbs/03_train.ipynb #d3845013
-def plateau_warning(logits:torch.Tensor, n_right:int, min_images:int=10) -> list[str]:
-    "A warning when a whole-CAPTCHA reader reads none of the (at least `min_images`) validation images its `logits` (N, T, C) score"
-    if not reads_none(n_right, len(logits), min_images): return []
-    blank = all_blank(logits)
+def plateau_warning(n_right:int, n:int, blank:float, min_images:int=10) -> list[str]:
+    "A warning when a whole-CAPTCHA reader reads none of its `n` (at least `min_images`) validation images, `blank` (`all_blank`) of them blank at every step"
+    if not reads_none(n_right, n, min_images): return []
     state = ("it has most likely not left CTC's all-blank plateau" if blank > PLATEAU_BLANK else
              'it answers characters but no CAPTCHA whole yet')
-    return [f'the reader reads none of its {len(logits)} validation CAPTCHAs ({blank:.0%} of them blank at every step): {state}. '
+    return [f'the reader reads none of its {n} validation CAPTCHAs ({blank:.0%} of them blank at every step): {state}. '
             'Train it longer (--minutes or --images) or start it from a reader that reads (--init-from)']
 
 # %% ../nbs/03_train.ipynb #31e4ca6c
@@ -801,8 +800,8 @@ def run_training(cfg:TrainConfig, progress:bool=True) -> TrainResult:
     v_preds, v_confs = read_logits(v_logits, cfg.task, cfg.alphabet, temperature, lo, hi, confidence_map)
     valid_scores = score_texts(v_preds, [l for _, l in splits['valid']], cfg.alphabet)
     v_right = right(v_preds, splits['valid'])  # once: the plateau check and the calibration share it
-    notes = plateau_warning(base, sum(v_right)) if cfg.task == 'captcha' else []
     if cfg.task == 'captcha': valid_scores['all_blank'] = round(all_blank(base), 4)  # stuck_on_plateau reads it when a run starts from this one
+    notes = plateau_warning(sum(v_right), len(v_right), valid_scores['all_blank']) if cfg.task == 'captcha' else []
     for w in notes: print(f'warning: {w}', file=sys.stderr, flush=True)
     notes += budget_notes
     calib = dict(temperature=temperature, confidence_map=dict(slope=confidence_map[0], bias=confidence_map[1]), views=n_views, fitted_on=dict(n=len(fit_items), real=fit_items is real['valid']),
